@@ -1,0 +1,35 @@
+"""Settings for one run: one dataclass, defaults chosen for safety; the CLI fills it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+__all__ = ["Settings", "MODES", "SHAPES", "SENSITIVITIES", "TARGETS"]
+
+MODES = ("blur", "mosaic", "solid")
+SHAPES = ("ellipse", "box")
+SENSITIVITIES = ("standard", "high")
+TARGETS = ("faces", "plates")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that changes what a run produces.
+
+    ``padding`` grows every box on each side by that fraction of its size; ``on_error`` says
+    what to do with a frame that cannot be analysed: fail the file, or obscure the whole frame.
+    """
+
+    targets: tuple[str, ...] = TARGETS
+    sensitivity: Literal["standard", "high"] = "standard"
+    mode: Literal["blur", "mosaic", "solid"] = "blur"
+    shape: Literal["ellipse", "box"] = "ellipse"
+    padding: float = 0.2
+    audio: Literal["copy", "drop"] = "copy"
+    keep_metadata: bool = False
+    quality: int = 18  # x264 CRF: 18 is visually lossless
+    on_error: Literal["fail", "obscure-frame"] = "fail"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
