@@ -1,0 +1,226 @@
+"""Tracker behaviour on synthetic detections: coverage in every frame, never less than detected."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from anonymize.track import Tracker, TrackerConfig, is_scene_cut
+from anonymize.types import Box, Detection, Region
+
+
+def _det(
+    x: float, y: float, size: float = 40.0, label: str = "face", score: float = 0.9
+) -> Detection:
+    return Detection(Box(x, y, x + size, y + size), score, label)
+
+
+def _run(
+    per_frame: list[list[Detection]],
+    config: TrackerConfig | None = None,
+    cuts: frozenset[int] = frozenset(),
+    frame_size: tuple[int, int] | None = None,
+) -> list[tuple[int, list[Region]]]:
+    tracker = Tracker(config, frame_size)
+    out = []
+    for i, dets in enumerate(per_frame):
+        out += tracker.update(i, dets, scene_cut=i in cuts)
+    return out + tracker.finish()
+
+
+def _contains(outer: Box, inner: Box) -> bool:
+    return (
+        outer.x1 <= inner.x1 + 1e-9
+        and outer.y1 <= inner.y1 + 1e-9
+        and outer.x2 >= inner.x2 - 1e-9
+        and outer.y2 >= inner.y2 - 1e-9
+    )
+
+
+def _walk(n: int, start: float = 100.0, speed: float = 4.0) -> list[Detection]:
+    return [_det(start + speed * i, 200.0) for i in range(n)]
+
+
+CFG = TrackerConfig(extend_before=3, extend_after=4, max_gap=5)
+
+
+def test_gap_is_filled_with_carried_regions_at_the_interpolated_position() -> None:
+    walk = _walk(20)
+    frames = [[d] for d in walk]
+    for i in (8, 9, 10):
+        frames[i] = []
+    out = dict(_run(frames, CFG))
+    for i in (8, 9, 10):
+        (region,) = out[i]
+        assert not region.detected
+        assert _contains(region.box, walk[i].box)
+    assert len({r.track for regions in out.values() for r in regions}) == 1
+    assert all(r.detected for i in (7, 11) for r in out[i])
+
+
+def test_gap_longer_than_max_gap_is_not_bridged() -> None:
+    frames = [[d] for d in _walk(30)]
+    for i in range(5, 5 + CFG.max_gap + 1 + CFG.extend_after + 2):
+        frames[i] = []
+    out = dict(_run(frames, CFG))
+    assert len({r.track for regions in out.values() for r in regions}) == 2
+    assert out[5 + CFG.extend_after + 1] == []
+
+
+def test_track_is_extended_before_first_and_after_last_detection() -> None:
+    walk = _walk(30)
+    frames: list[list[Detection]] = [[] for _ in range(30)]
+    for i in range(10, 20):
+        frames[i] = [walk[i]]
+    out = dict(_run(frames, CFG))
+    covered = [i for i, regions in out.items() if regions]
+    assert covered == list(range(10 - CFG.extend_before, 20 + CFG.extend_after))
+    for i in [*range(7, 10), *range(20, 24)]:
+        (region,) = out[i]
+        assert not region.detected
+        # Extrapolated along the motion: the face's true position stays inside.
+        assert _contains(region.box, walk[i].box)
+
+
+def test_scene_cut_ends_tracks_and_extension_does_not_cross_it() -> None:
+    frames: list[list[Detection]] = [[] for _ in range(20)]
+    for i in range(8):
+        frames[i] = [_det(100, 100)]
+    for i in range(11, 20):
+        frames[i] = [_det(300, 100)]
+    out = dict(_run(frames, CFG, cuts=frozenset({10})))
+    first, second = out[0][0].track, out[19][0].track
+    assert first != second
+    # The first shot's track covers its tail up to the cut, never past it ...
+    assert [r.track for r in out[9]] == [first]
+    # ... and the second shot's look-back stops at the cut.
+    assert [r.track for r in out[10]] == [second]
+    assert all(r.track == first for i in range(10) for r in out[i])
+
+
+def test_scene_cut_within_extend_after_stops_the_tail() -> None:
+    frames = [[_det(100, 100)] for _ in range(5)] + [[] for _ in range(10)]
+    out = dict(_run(frames, CFG, cuts=frozenset({6})))
+    assert out[5] and out[6] == [] and out[7] == []
+
+
+def test_crossing_tracks_keep_their_ids() -> None:
+    n = 30
+    # Two faces pass through each other head-on; one rides 5 px lower so they stay apart.
+    frames = [[_det(100 + 10 * i, 200, 30), _det(390 - 10 * i, 205, 30)] for i in range(n)]
+    out = dict(_run(frames, CFG))
+    ids_by_row: dict[int, set[int | None]] = {200: set(), 205: set()}
+    for i in range(n):
+        for r in out[i]:
+            assert r.detected
+            row = 200 if abs(r.box.center[1] - 215) < abs(r.box.center[1] - 220) else 205
+            ids_by_row[row].add(r.track)
+    assert len(ids_by_row[200]) == 1 and len(ids_by_row[205]) == 1
+    assert ids_by_row[200] != ids_by_row[205]
+
+
+def test_labels_are_never_mixed_in_one_track() -> None:
+    frames = [[_det(100, 100, label="face"), _det(102, 101, label="plate")] for _ in range(10)]
+    frames[5] = [_det(102, 101, label="plate")]  # the face is missed: the plate must not absorb it
+    out = dict(_run(frames, CFG))
+    tracks = {(r.track, r.label) for regions in out.values() for r in regions}
+    assert len(tracks) == 2 and {label for _, label in tracks} == {"face", "plate"}
+    face = [r for r in out[5] if r.label == "face"]
+    assert len(face) == 1 and not face[0].detected
+
+
+def test_clipped_to_frame_and_dropped_when_outside() -> None:
+    # Moving left out of a 200 px wide frame; extrapolation must not return empty boxes.
+    frames = [[_det(60 - 20 * i, 50)] for i in range(4)] + [[] for _ in range(6)]
+    out = _run(frames, CFG, frame_size=(200, 150))
+    for _, regions in out:
+        for r in regions:
+            assert 0 <= r.box.x1 < r.box.x2 <= 200 and 0 <= r.box.y1 < r.box.y2 <= 150
+
+
+def test_lag_is_honoured() -> None:
+    tracker = Tracker(CFG)
+    returned: list[int] = []
+    for i in range(40):
+        for f, _ in tracker.update(i, [_det(10 * i, 100)] if i % 7 else []):
+            returned.append(f)
+        assert returned[-1:] == ([i - tracker.lag] if i >= tracker.lag else [])
+    returned += [f for f, _ in tracker.finish()]
+    assert returned == list(range(40))
+
+
+def test_frames_must_be_fed_in_order() -> None:
+    tracker = Tracker()
+    tracker.update(0, [])
+    with pytest.raises(ValueError):
+        tracker.update(2, [])
+
+
+detections_strategy = st.lists(
+    st.lists(
+        st.builds(
+            _det,
+            st.floats(0, 600),
+            st.floats(0, 400),
+            st.floats(4, 120),
+            st.sampled_from(["face", "plate"]),
+            st.floats(0.1, 1.0),
+        ),
+        max_size=4,
+    ),
+    min_size=1,
+    max_size=40,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(detections_strategy, st.frozensets(st.integers(0, 39), max_size=3))
+def test_every_frame_once_in_order_and_detections_never_shrunk(
+    per_frame: list[list[Detection]], cuts: frozenset[int]
+) -> None:
+    tracker = Tracker(CFG)
+    out: list[tuple[int, list[Region]]] = []
+    for i, dets in enumerate(per_frame):
+        got = tracker.update(i, dets, scene_cut=i in cuts)
+        assert all(f <= i for f, _ in got)
+        assert not got or got[-1][0] >= i - tracker.lag
+        out += got
+    out += tracker.finish()
+    assert [f for f, _ in out] == list(range(len(per_frame)))
+    for (_, regions), dets in zip(out, per_frame, strict=True):
+        detected = [r for r in regions if r.detected]
+        assert len(detected) == len(dets)
+        for det in dets:
+            assert any(r.label == det.label and _contains(r.box, det.box) for r in detected)
+
+
+def test_fast_motion_grows_boxes_by_recent_motion() -> None:
+    slow = dict(_run([[d] for d in _walk(12, speed=1)], CFG))
+    fast = dict(_run([[d] for d in _walk(12, speed=15)], CFG))
+    assert fast[6][0].box.width > slow[6][0].box.width + 20
+
+
+def _scene(seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    image = np.zeros((360, 640, 3), np.uint8)
+    image[:] = rng.integers(0, 255, 3)
+    for _ in range(25):
+        x, y = rng.integers(0, 600), rng.integers(0, 320)
+        colour = tuple(int(c) for c in rng.integers(0, 255, 3))
+        cv2.rectangle(image, (int(x), int(y)), (int(x) + 80, int(y) + 60), colour, -1)
+    return image
+
+
+def test_scene_cut_detected_between_shots_but_not_under_motion() -> None:
+    cuts = [is_scene_cut(_scene(s), _scene(s + 100)) for s in range(10)]
+    assert sum(cuts) >= 9
+    for s in range(10):
+        a = _scene(s)
+        pan = np.roll(a, 40, axis=1)
+        zoom = cv2.resize(a[18:342, 32:608], (640, 360))
+        blur = cv2.GaussianBlur(a, (15, 15), 0)
+        darker = (a * 0.8).astype(np.uint8)
+        assert not any(is_scene_cut(a, b) for b in (pan, zoom, blur, darker))
