@@ -1,0 +1,85 @@
+"""Make regions of a frame unreadable, irreversibly.
+
+A blur or a mosaic can be undone when it keeps enough of the original's information: a light
+Gaussian blur can be deconvolved, a mosaic of small blocks still carries a recognisable face.
+So every mode here first reduces the region to a coarse grid of at most ``CELLS`` cells along
+its longer side (fewer for tiny regions) and draws only from that grid. Whatever comes out
+depends on a few dozen averages, not on the face's detail, and the cell size grows with the
+region, so strength scales with size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+from anonymize.config import Settings
+from anonymize.types import Box, Region
+
+__all__ = ["CELLS", "obscure", "whole_frame"]
+
+CELLS = 6  # cells along the longer side of a region: a padded face keeps ~4 across itself
+_MIN_CELL_PX = 4  # a tiny region still loses everything finer than this
+_SOLID_BGR = (40, 40, 40)
+_BOX_LABELS = frozenset({"plate", "area", "frame"})  # rectangles by nature: never ellipses
+
+
+def obscure(image: np.ndarray, regions: Sequence[Region], settings: Settings) -> np.ndarray:
+    """Return a copy of ``image`` with every region obscured (the input array is untouched)."""
+    if not regions:
+        return image
+    out = image.copy()
+    height, width = image.shape[:2]
+    for region in regions:
+        x1, y1, x2, y2 = _pixel_bounds(region.box, width, height)
+        if x2 <= x1 or y2 <= y1:
+            continue
+        roi = out[y1:y2, x1:x2]
+        covered = _coarse(roi, settings.mode)
+        if settings.shape == "ellipse" and region.label not in _BOX_LABELS:
+            mask = _ellipse_mask(y2 - y1, x2 - x1)
+            roi[mask] = covered[mask]
+        else:
+            roi[:] = covered
+    return out
+
+
+def whole_frame(width: int, height: int) -> Region:
+    """The region that covers a frame the detectors could not analyse (fail closed)."""
+    return Region(Box(0, 0, width, height), label="frame", score=1.0, detected=False)
+
+
+def _pixel_bounds(box: Box, width: int, height: int) -> tuple[int, int, int, int]:
+    # Round outwards: a fractional edge must never leave a sliver of the face uncovered.
+    x1 = max(0, int(np.floor(box.x1)))
+    y1 = max(0, int(np.floor(box.y1)))
+    x2 = min(width, int(np.ceil(box.x2)))
+    y2 = min(height, int(np.ceil(box.y2)))
+    return x1, y1, x2, y2
+
+
+def _grid_size(h: int, w: int) -> tuple[int, int]:
+    cell = max(max(h, w) / CELLS, _MIN_CELL_PX)
+    return max(1, round(w / cell)), max(1, round(h / cell))
+
+
+def _coarse(roi: np.ndarray, mode: str) -> np.ndarray:
+    h, w = roi.shape[:2]
+    if mode == "solid":
+        return np.full_like(roi, _SOLID_BGR)
+    gw, gh = _grid_size(h, w)
+    grid = cv2.resize(roi, (gw, gh), interpolation=cv2.INTER_AREA)
+    if mode == "mosaic":
+        return cv2.resize(grid, (w, h), interpolation=cv2.INTER_NEAREST)
+    smooth = cv2.resize(grid, (w, h), interpolation=cv2.INTER_LINEAR)
+    sigma = max(h, w) / CELLS / 2
+    return cv2.GaussianBlur(smooth, (0, 0), sigmaX=sigma, borderType=cv2.BORDER_REPLICATE)
+
+
+def _ellipse_mask(h: int, w: int) -> np.ndarray:
+    yy, xx = np.ogrid[:h, :w]
+    ny = (yy + 0.5 - h / 2) / (h / 2)
+    nx = (xx + 0.5 - w / 2) / (w / 2)
+    return nx * nx + ny * ny <= 1.0

@@ -1,0 +1,326 @@
+"""The regions file: what was (or will be) obscured in each frame, and the run's report.
+
+One file serves three uses: the JSON sidecar written beside every output (tool, models,
+settings, hashes, tracks, regions per frame), the output of ``anonymize detect`` and the input
+of ``anonymize render``. Boxes are final: padding and motion margins are already applied, so
+render draws exactly what the file says. It never contains pixels.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import cast
+
+import jsonschema
+
+from anonymize import __version__
+from anonymize.types import Box, Region
+
+__all__ = [
+    "FORMAT",
+    "VERSION",
+    "FileInfo",
+    "RegionsError",
+    "RegionsFile",
+    "TrackInfo",
+    "load",
+    "save",
+    "sha256_file",
+    "summarise_tracks",
+]
+
+FORMAT = "anonymize-regions"
+VERSION = 1
+
+
+class RegionsError(ValueError):
+    """A regions file that cannot be used; the message says why in one sentence."""
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """Which file the regions belong to (by name and content hash) and its geometry."""
+
+    name: str
+    sha256: str
+    kind: str  # "video" or "image"
+    width: int
+    height: int
+    frame_count: int
+    fps: float | None = None
+
+
+@dataclass(frozen=True)
+class TrackInfo:
+    """A track's summary: where it starts and ends, and how much of it a detector saw."""
+
+    id: int
+    label: str
+    first_frame: int
+    last_frame: int
+    detected_frames: int = 0
+    carried_frames: int = 0
+    keep: bool = False
+
+
+@dataclass
+class RegionsFile:
+    """Regions per frame index (frames with none are absent) plus the run's provenance."""
+
+    input: FileInfo
+    frames: dict[int, list[Region]]
+    tracks: list[TrackInfo]
+    settings: dict = field(default_factory=dict)
+    models: list[str] = field(default_factory=list)
+    times: dict[int, float] = field(default_factory=dict)
+    output: FileInfo | None = None
+    tool_version: str = __version__
+
+    def regions_to_render(self, index: int) -> list[Region]:
+        """The regions to obscure in frame ``index``: tracks marked ``keep`` stay visible."""
+        kept = {t.id for t in self.tracks if t.keep}
+        return [r for r in self.frames.get(index, []) if r.track is None or r.track not in kept]
+
+
+def summarise_tracks(frames: Mapping[int, Sequence[Region]]) -> list[TrackInfo]:
+    """Derive track summaries from per-frame regions, so the two can never disagree."""
+    seen: dict[int, list[tuple[int, Region]]] = defaultdict(list)
+    for index, regions in frames.items():
+        for region in regions:
+            if region.track is not None:
+                seen[region.track].append((index, region))
+    tracks = []
+    for track_id, items in sorted(seen.items()):
+        indices = [i for i, _ in items]
+        detected = sum(1 for _, r in items if r.detected)
+        tracks.append(
+            TrackInfo(
+                id=track_id,
+                label=items[0][1].label,
+                first_frame=min(indices),
+                last_frame=max(indices),
+                detected_frames=detected,
+                carried_frames=len(items) - detected,
+            )
+        )
+    return tracks
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def save(regions: RegionsFile, path: Path) -> None:
+    """Write atomically: a crash never leaves a half-written regions file behind."""
+    text = json.dumps(_to_json(regions), indent=1)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def load(path: Path) -> RegionsFile:
+    """Read and validate a regions file; raise RegionsError with a clear cause if it is bad."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as err:
+        raise RegionsError(f"cannot read regions file: {err}") from err
+    except json.JSONDecodeError as err:
+        raise RegionsError(f"not valid JSON (line {err.lineno}): {err.msg}") from err
+    return from_json(data)
+
+
+def from_json(data: object) -> RegionsFile:
+    """Validate parsed JSON against the schema and the frame geometry, then build the file."""
+    if isinstance(data, dict) and data.get("format") == FORMAT and data.get("version") != VERSION:
+        raise RegionsError(
+            f"regions file version {data.get('version')!r} is not supported (expected {VERSION})"
+        )
+    try:
+        jsonschema.validate(data, SCHEMA)
+    except jsonschema.ValidationError as err:
+        where = "/".join(str(p) for p in err.absolute_path) or "top level"
+        raise RegionsError(f"invalid regions file at {where}: {err.message}") from err
+    data = cast(dict, data)
+    info = _file_info(data["input"])
+    frames: dict[int, list[Region]] = {}
+    times: dict[int, float] = {}
+    for entry in data["frames"]:
+        index = entry["index"]
+        if index >= info.frame_count:
+            raise RegionsError(f"frame {index} is beyond the input's {info.frame_count} frames")
+        frames[index] = [_region(r, info, index) for r in entry["regions"]]
+        if "time" in entry:
+            times[index] = entry["time"]
+    tracks = [TrackInfo(**t) for t in data["tracks"]]
+    known = {t.id for t in tracks}
+    for index, regions in frames.items():
+        for region in regions:
+            if region.track is not None and region.track not in known:
+                raise RegionsError(f"frame {index} names unknown track {region.track}")
+    return RegionsFile(
+        input=info,
+        frames=frames,
+        tracks=tracks,
+        settings=data.get("settings", {}),
+        models=data.get("models", []),
+        times=times,
+        output=_file_info(data["output"]) if data.get("output") else None,
+        tool_version=data["tool"]["version"],
+    )
+
+
+def _region(entry: dict, info: FileInfo, index: int) -> Region:
+    x1, y1, x2, y2 = entry["box"]
+    if not (0 <= x1 < x2 <= info.width and 0 <= y1 < y2 <= info.height):
+        raise RegionsError(
+            f"frame {index}: box {entry['box']} is outside the {info.width}x{info.height} frame"
+        )
+    return Region(
+        box=Box(x1, y1, x2, y2),
+        label=entry["label"],
+        score=entry.get("score", 1.0),
+        track=entry.get("track"),
+        detected=entry.get("detected", True),
+    )
+
+
+def _file_info(entry: dict) -> FileInfo:
+    return FileInfo(**entry)
+
+
+def _file_json(info: FileInfo) -> dict:
+    return {
+        "name": info.name,
+        "sha256": info.sha256,
+        "kind": info.kind,
+        "width": info.width,
+        "height": info.height,
+        "frame_count": info.frame_count,
+        "fps": info.fps,
+    }
+
+
+def _region_json(region: Region) -> dict:
+    entry: dict = {"label": region.label, "box": region.box.as_list(), "score": round(region.score, 3)}
+    if region.track is not None:
+        entry["track"] = region.track
+    entry["detected"] = region.detected
+    return entry
+
+
+def _frames_json(regions: RegionsFile) -> Iterable[dict]:
+    for index in sorted(regions.frames):
+        if not regions.frames[index]:
+            continue
+        entry: dict = {"index": index}
+        if index in regions.times:
+            entry["time"] = round(regions.times[index], 6)
+        entry["regions"] = [_region_json(r) for r in regions.frames[index]]
+        yield entry
+
+
+def _to_json(regions: RegionsFile) -> dict:
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "tool": {"name": "anonymize", "version": regions.tool_version},
+        "models": regions.models,
+        "settings": regions.settings,
+        "input": _file_json(regions.input),
+        "output": _file_json(regions.output) if regions.output else None,
+        "tracks": [t.__dict__ for t in regions.tracks],
+        "frames": list(_frames_json(regions)),
+    }
+
+
+_BOX = {"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 4}
+_FILE = {
+    "type": "object",
+    "required": ["name", "sha256", "kind", "width", "height", "frame_count"],
+    "additionalProperties": False,
+    "properties": {
+        "name": {"type": "string"},
+        "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+        "kind": {"enum": ["video", "image"]},
+        "width": {"type": "integer", "minimum": 1},
+        "height": {"type": "integer", "minimum": 1},
+        "frame_count": {"type": "integer", "minimum": 1},
+        "fps": {"type": ["number", "null"]},
+    },
+}
+SCHEMA: dict = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "anonymize regions file",
+    "type": "object",
+    "required": ["format", "version", "tool", "input", "tracks", "frames"],
+    "properties": {
+        "format": {"const": FORMAT},
+        "version": {"const": VERSION},
+        "tool": {
+            "type": "object",
+            "required": ["name", "version"],
+            "properties": {"name": {"type": "string"}, "version": {"type": "string"}},
+        },
+        "models": {"type": "array", "items": {"type": "string"}},
+        "settings": {"type": "object"},
+        "input": _FILE,
+        "output": {"oneOf": [{"type": "null"}, _FILE]},
+        "tracks": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["id", "label", "first_frame", "last_frame"],
+                "additionalProperties": False,
+                "properties": {
+                    "id": {"type": "integer", "minimum": 0},
+                    "label": {"type": "string"},
+                    "first_frame": {"type": "integer", "minimum": 0},
+                    "last_frame": {"type": "integer", "minimum": 0},
+                    "detected_frames": {"type": "integer", "minimum": 0},
+                    "carried_frames": {"type": "integer", "minimum": 0},
+                    "keep": {"type": "boolean"},
+                },
+            },
+        },
+        "frames": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["index", "regions"],
+                "additionalProperties": False,
+                "properties": {
+                    "index": {"type": "integer", "minimum": 0},
+                    "time": {"type": "number"},
+                    "regions": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["label", "box"],
+                            "additionalProperties": False,
+                            "properties": {
+                                "label": {"type": "string"},
+                                "box": _BOX,
+                                "score": {"type": "number"},
+                                "track": {"type": ["integer", "null"]},
+                                "detected": {"type": "boolean"},
+                            },
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
