@@ -214,7 +214,11 @@ def _file_json(info: FileInfo) -> dict:
 
 
 def _region_json(region: Region) -> dict:
-    entry: dict = {"label": region.label, "box": region.box.as_list(), "score": round(region.score, 3)}
+    entry: dict = {
+        "label": region.label,
+        "box": region.box.as_list(),
+        "score": round(region.score, 3),
+    }
     if region.track is not None:
         entry["track"] = region.track
     entry["detected"] = region.detected

@@ -48,7 +48,9 @@ def test_no_fine_detail_survives(mode, size):
 
 def test_mosaic_keeps_only_a_coarse_grid():
     image = _textured(300, 300)
-    out = obscure(image, [Region(Box(0, 0, 300, 300), "face")], Settings(mode="mosaic", shape="box"))
+    out = obscure(
+        image, [Region(Box(0, 0, 300, 300), "face")], Settings(mode="mosaic", shape="box")
+    )
     colours = np.unique(out.reshape(-1, 3), axis=0)
     assert len(colours) <= CELLS * CELLS
 
@@ -62,7 +64,9 @@ def test_ellipse_leaves_corners_and_covers_centre():
 
 def test_plates_are_covered_as_boxes_even_with_ellipse_shape():
     image = _textured()
-    out = obscure(image, [Region(Box(100, 50, 200, 90), "plate")], Settings(shape="ellipse", mode="solid"))
+    out = obscure(
+        image, [Region(Box(100, 50, 200, 90), "plate")], Settings(shape="ellipse", mode="solid")
+    )
     assert np.all(out[50:90, 100:200] == out[50, 100])
 
 
@@ -76,7 +80,9 @@ def test_boxes_outside_the_frame_are_clipped_and_empty_ones_ignored():
 
 def test_fractional_boxes_round_outwards():
     image = _textured()
-    out = obscure(image, [Region(Box(10.9, 10.9, 20.1, 20.1), "face")], Settings(mode="solid", shape="box"))
+    out = obscure(
+        image, [Region(Box(10.9, 10.9, 20.1, 20.1), "face")], Settings(mode="solid", shape="box")
+    )
     assert np.all(out[10:21, 10:21] == out[15, 15])
 
 

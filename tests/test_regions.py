@@ -25,7 +25,9 @@ def _regions() -> RegionsFile:
             Region(Box(300, 200, 360, 220), "plate", 0.7, track=2, detected=True),
         ],
     }
-    return RegionsFile(_INPUT, frames, summarise_tracks(frames), {"mode": "blur"}, ["m"], {0: 0.0, 1: 0.04})
+    return RegionsFile(
+        _INPUT, frames, summarise_tracks(frames), {"mode": "blur"}, ["m"], {0: 0.0, 1: 0.04}
+    )
 
 
 def test_round_trip(tmp_path):
