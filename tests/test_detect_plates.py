@@ -1,0 +1,121 @@
+"""PlateDetector: the torch-free loader, the rebuilt network and its boxes on real photos."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from anonymize.detect._yolo_checkpoint import read_checkpoint
+from anonymize.detect.base import Detector
+from anonymize.detect.plates import PlateDetector, decode, model_path
+from anonymize.types import Box
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "plates_openalpr_us"
+# Photos of different sizes (1080p, 720p, 1024x640) and plate sizes (29 to 49 px tall).
+PHOTOS = (
+    "images/us/0b86cecf-67d1-4fc0-87c9-b36b0ee228bb.jpg",
+    "images/us/1e241dc8-8f18-4955-8988-03a0ab49f813.jpg",
+    "images/us/21d8c31d-3deb-494b-9c63-c0223306fd82.jpg",
+)
+
+
+@pytest.fixture(scope="module")
+def detector() -> PlateDetector:
+    return PlateDetector()
+
+
+@pytest.fixture(scope="module")
+def checkpoint():
+    return read_checkpoint(model_path())
+
+
+def test_loader_recovers_the_yolov8n_architecture(checkpoint):
+    layers = checkpoint.layers
+    assert len(layers) == 23
+    assert [layer.kind for layer in layers].count("C2f") == 8
+    assert layers[-1].kind == "Detect" and layers[-1].attrs["f"] == [15, 18, 21]
+    assert dict(checkpoint.names) == {0: "License_Plate"}
+    stem = layers[0].children
+    assert stem["conv"].params["weight"].shape == (16, 3, 3, 3)
+    assert stem["conv"].attrs["stride"] == (2, 2)
+    assert stem["bn"].params["running_var"].shape == (16,)
+    assert stem["conv"].params["weight"].dtype == np.float32
+    head = layers[-1].children["cv3"].children["2"].children["2"]
+    assert head.params["weight"].shape == (1, 64, 1, 1)
+    n_params = sum(p.size for layer in layers for p in _walk_params(layer))
+    assert 3.0e6 < n_params < 3.1e6  # YOLOv8n with one class: 3,011,043 weights
+
+
+def _walk_params(module):
+    yield from module.params.values()
+    for child in module.children.values():
+        yield from _walk_params(child)
+
+
+def test_decoded_anchors_match_the_checkpoint(checkpoint):
+    """The anchor grid we decode with equals the one Ultralytics stored for its last input."""
+    detect = checkpoint.layers[-1].attrs
+    _, _, height, width = detect["shape"]  # last training batch: feature map of stride 8
+    anchors = np.asarray(detect["anchors"], np.float32)
+    strides = np.asarray(detect["strides"], np.float32)[0]
+    n = anchors.shape[1]
+    # Zero logits put each side's expected distance at 7.5 cells around the anchor centre.
+    raw = np.zeros((65, n), np.float32)
+    raw[64] = 10
+    boxes, _ = decode(raw, height * 8, width * 8, 0.5)
+    centres = (boxes[:, :2] + boxes[:, 2:]) / 2
+    np.testing.assert_allclose(centres, (anchors * strides).T, atol=1e-3)
+
+
+def test_is_a_detector(detector):
+    assert isinstance(detector, Detector)
+    assert detector.labels == ("plate",)
+
+
+@pytest.mark.skipif(not DATA.is_dir(), reason="needs ../shared/data")
+@pytest.mark.parametrize("photo", PHOTOS)
+def test_finds_the_annotated_plate(detector, photo):
+    entry = next(e for e in json.loads((DATA / "gt.json").read_text()) if e["image"] == photo)
+    gt = Box.from_xywh(*entry["boxes"][0])
+    image = cv2.imread(str(DATA / photo))
+    detections = detector.detect(image)
+    assert all(d.label == "plate" and 0 < d.score <= 1 for d in detections)
+    best = max(detections, key=lambda d: d.box.iou(gt))
+    assert best.box.iou(gt) > 0.5
+    assert best.box.padded(0.2).intersection(gt) / gt.area > 0.95
+    assert all(
+        0 <= v <= s
+        for v, s in zip(best.box.as_list(), [image.shape[1], image.shape[0]] * 2, strict=True)
+    )
+
+
+def test_blank_frames_give_nothing(detector):
+    assert detector.detect(np.zeros((720, 1280, 3), np.uint8)) == []
+    assert detector.detect(np.full((360, 640, 3), 200, np.uint8)) == []
+
+
+def test_odd_frame_sizes_are_analysed(detector):
+    assert detector.detect(np.zeros((17, 3000, 3), np.uint8)) == []
+    assert detector.detect(np.zeros((1, 1, 3), np.uint8)) == []
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        np.zeros((10, 10), np.uint8),
+        np.zeros((10, 10, 3), np.float32),
+        np.zeros((0, 5, 3), np.uint8),
+    ],
+)
+def test_rejects_frames_it_cannot_analyse(detector, frame):
+    with pytest.raises(ValueError):
+        detector.detect(frame)
+
+
+def test_rejects_unknown_sensitivity():
+    with pytest.raises(ValueError):
+        PlateDetector("extreme")
