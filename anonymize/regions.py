@@ -26,6 +26,8 @@ __all__ = [
     "FORMAT",
     "VERSION",
     "FileInfo",
+    "Keyframe",
+    "ManualRegion",
     "RegionsError",
     "RegionsFile",
     "TrackInfo",
@@ -69,6 +71,47 @@ class TrackInfo:
     keep: bool = False
 
 
+@dataclass(frozen=True)
+class Keyframe:
+    time: float  # seconds from the start of the input
+    box: Box
+
+
+@dataclass(frozen=True)
+class ManualRegion:
+    """A region a person added: a moving box through its keyframes, or a fixed area (one
+    keyframe) covered from ``start`` to ``end`` seconds (a caption, a badge, a screen)."""
+
+    id: str
+    label: str
+    start: float
+    end: float
+    keyframes: tuple[Keyframe, ...]
+
+    def box_at(self, time: float) -> Box | None:
+        """The box at ``time``: linear between keyframes, held before the first and after the
+        last; None outside ``start``..``end``."""
+        if not self.start - _EPSILON <= time <= self.end + _EPSILON:
+            return None
+        keys = self.keyframes
+        if time <= keys[0].time:
+            return keys[0].box
+        for before, after in zip(keys, keys[1:]):
+            if time <= after.time:
+                t = (time - before.time) / (after.time - before.time)
+                a, b = before.box, after.box
+                return Box(
+                    a.x1 + (b.x1 - a.x1) * t,
+                    a.y1 + (b.y1 - a.y1) * t,
+                    a.x2 + (b.x2 - a.x2) * t,
+                    a.y2 + (b.y2 - a.y2) * t,
+                )
+        return keys[-1].box
+
+
+_EPSILON = 1e-6  # frame times are rounded to microseconds in the file
+
+
 @dataclass
 class RegionsFile:
     """Regions per frame index (frames with none are absent) plus the run's provenance."""
@@ -79,13 +122,20 @@ class RegionsFile:
     settings: dict = field(default_factory=dict)
     models: list[str] = field(default_factory=list)
     times: dict[int, float] = field(default_factory=dict)
+    manual: list[ManualRegion] = field(default_factory=list)
     output: FileInfo | None = None
     tool_version: str = __version__
 
-    def regions_to_render(self, index: int) -> list[Region]:
-        """The regions to obscure in frame ``index``: tracks marked ``keep`` stay visible."""
+    def regions_to_render(self, index: int, time: float) -> list[Region]:
+        """The regions to obscure in frame ``index`` shown at ``time`` seconds: tracked and
+        manual ones, except tracks marked ``keep`` (left visible)."""
         kept = {t.id for t in self.tracks if t.keep}
-        return [r for r in self.frames.get(index, []) if r.track is None or r.track not in kept]
+        regions = [r for r in self.frames.get(index, []) if r.track is None or r.track not in kept]
+        for manual in self.manual:
+            box = manual.box_at(time)
+            if box is not None:
+                regions.append(Region(box, manual.label, 1.0, track=None, detected=False))
+        return regions
 
 
 def summarise_tracks(frames: Mapping[int, Sequence[Region]]) -> list[TrackInfo]:
@@ -165,6 +215,7 @@ def from_json(data: object) -> RegionsFile:
         if "time" in entry:
             times[index] = entry["time"]
     tracks = [TrackInfo(**t) for t in data["tracks"]]
+    manual = [_manual(m, info) for m in data.get("manual", [])]
     known = {t.id for t in tracks}
     for index, regions in frames.items():
         for region in regions:
@@ -177,6 +228,7 @@ def from_json(data: object) -> RegionsFile:
         settings=data.get("settings", {}),
         models=data.get("models", []),
         times=times,
+        manual=manual,
         output=_file_info(data["output"]) if data.get("output") else None,
         tool_version=data["tool"]["version"],
     )
@@ -195,6 +247,31 @@ def _region(entry: dict, info: FileInfo, index: int) -> Region:
         track=entry.get("track"),
         detected=entry.get("detected", True),
     )
+
+
+def _manual(entry: dict, info: FileInfo) -> ManualRegion:
+    if entry["end"] < entry["start"]:
+        raise RegionsError(f"manual region {entry['id']!r} ends before it starts")
+    keyframes = []
+    for key in sorted(entry["keyframes"], key=lambda k: k["time"]):
+        x1, y1, x2, y2 = key["box"]
+        if not (0 <= x1 < x2 <= info.width and 0 <= y1 < y2 <= info.height):
+            raise RegionsError(
+                f"manual region {entry['id']!r}: box {key['box']} is outside the "
+                f"{info.width}x{info.height} frame"
+            )
+        keyframes.append(Keyframe(key["time"], Box(x1, y1, x2, y2)))
+    return ManualRegion(entry["id"], entry["label"], entry["start"], entry["end"], tuple(keyframes))
+
+
+def _manual_json(manual: ManualRegion) -> dict:
+    return {
+        "id": manual.id,
+        "label": manual.label,
+        "start": manual.start,
+        "end": manual.end,
+        "keyframes": [{"time": k.time, "box": k.box.as_list()} for k in manual.keyframes],
+    }
 
 
 def _file_info(entry: dict) -> FileInfo:
@@ -246,6 +323,7 @@ def _to_json(regions: RegionsFile) -> dict:
         "input": _file_json(regions.input),
         "output": _file_json(regions.output) if regions.output else None,
         "tracks": [t.__dict__ for t in regions.tracks],
+        "manual": [_manual_json(m) for m in regions.manual],
         "frames": list(_frames_json(regions)),
     }
 
@@ -296,6 +374,30 @@ SCHEMA: dict = {
                     "detected_frames": {"type": "integer", "minimum": 0},
                     "carried_frames": {"type": "integer", "minimum": 0},
                     "keep": {"type": "boolean"},
+                },
+            },
+        },
+        "manual": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["id", "label", "start", "end", "keyframes"],
+                "additionalProperties": False,
+                "properties": {
+                    "id": {"type": "string", "minLength": 1},
+                    "label": {"type": "string"},
+                    "start": {"type": "number", "minimum": 0},
+                    "end": {"type": "number", "minimum": 0},
+                    "keyframes": {
+                        "type": "array",
+                        "minItems": 1,
+                        "items": {
+                            "type": "object",
+                            "required": ["time", "box"],
+                            "additionalProperties": False,
+                            "properties": {"time": {"type": "number"}, "box": _BOX},
+                        },
+                    },
                 },
             },
         },

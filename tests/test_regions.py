@@ -55,8 +55,8 @@ def test_kept_tracks_are_not_rendered(tmp_path):
     data["tracks"][0]["keep"] = True
     path.write_text(json.dumps(data))
     loaded = load(path)
-    assert loaded.regions_to_render(0) == []
-    assert [r.label for r in loaded.regions_to_render(1)] == ["plate"]
+    assert loaded.regions_to_render(0, 0.0) == []
+    assert [r.label for r in loaded.regions_to_render(1, 0.04)] == ["plate"]
 
 
 def _edit(tmp_path, change) -> str:
@@ -104,3 +104,57 @@ def test_not_json_is_refused(tmp_path):
     path.write_text("{not json")
     with pytest.raises(RegionsError, match="not valid JSON"):
         load(path)
+
+
+def _with_manual(tmp_path, manual: list) -> RegionsFile:
+    path = tmp_path / "r.json"
+    save(_regions(), path)
+    data = json.loads(path.read_text())
+    data["manual"] = manual
+    path.write_text(json.dumps(data))
+    return load(path)
+
+
+def test_manual_region_follows_its_keyframes_between_start_and_end(tmp_path):
+    moving = {
+        "id": "m1",
+        "label": "face",
+        "start": 1.0,
+        "end": 3.0,
+        "keyframes": [
+            {"time": 1.0, "box": [0, 0, 10, 10]},
+            {"time": 3.0, "box": [100, 0, 110, 10]},
+        ],
+    }
+    loaded = _with_manual(tmp_path, [moving])
+    assert loaded.regions_to_render(5, 0.5) == []
+    [region] = loaded.regions_to_render(5, 2.0)
+    assert region.box == Box(50, 0, 60, 10) and region.track is None
+    assert loaded.regions_to_render(5, 3.5) == []
+    saved = tmp_path / "again.json"
+    save(loaded, saved)
+    assert load(saved).manual == loaded.manual
+
+
+def test_fixed_area_covers_its_time_span(tmp_path):
+    caption = {
+        "id": "c",
+        "label": "area",
+        "start": 0,
+        "end": 1,
+        "keyframes": [{"time": 0, "box": [0, 300, 640, 360]}],
+    }
+    loaded = _with_manual(tmp_path, [caption])
+    assert [r.box for r in loaded.regions_to_render(9, 1.0)] == [Box(0, 300, 640, 360)]
+
+
+def test_manual_region_outside_the_frame_is_refused(tmp_path):
+    bad = {
+        "id": "m",
+        "label": "area",
+        "start": 0,
+        "end": 1,
+        "keyframes": [{"time": 0, "box": [0, 0, 641, 10]}],
+    }
+    with pytest.raises(RegionsError, match="outside the 640x360 frame"):
+        _with_manual(tmp_path, [bad])
