@@ -1,0 +1,58 @@
+"""What the media layer tells the rest of the pipeline about a file, and how it says no."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Literal
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "MAX_IMAGE_PIXELS",
+    "MediaError",
+    "MediaInfo",
+    "VIDEO_EXTENSIONS",
+]
+
+VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".mkv", ".webm", ".avi", ".gif", ".m4v"})
+IMAGE_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".heic", ".heif", ".bmp"}
+)
+
+# A decoded 100-megapixel BGR frame is 300 MB; anything larger is refused from its header,
+# before a single pixel is decoded, so a crafted header cannot exhaust memory.
+MAX_IMAGE_PIXELS = 100_000_000
+
+
+class MediaError(Exception):
+    """A file the media layer cannot read or write; the message is one user-readable line.
+
+    The CLI prints ``f"{path}: {err}"``, so messages name the cause, not the file.
+    """
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """The facts about one input that later stages need.
+
+    ``width``/``height`` are upright (after rotation), because every frame is delivered
+    upright. ``rotation`` is the clockwise turn a player applies to the stored picture (what a
+    phone's ``rotate`` tag says: 90 for a portrait clip from most phones). ``frame_count``
+    and ``duration`` come from the container header: good for progress bars, but a damaged or
+    crafted file can lie, so nothing should depend on them. ``time_base`` is the video
+    stream's, the unit of ``Frame.pts``.
+    """
+
+    path: Path
+    kind: Literal["video", "image"]
+    width: int
+    height: int
+    rotation: int
+    frame_count: int | None
+    fps: float | None
+    duration: float | None
+    audio_streams: int
+    container: str
+    time_base: Fraction | None = None
+    codec: str = ""

@@ -1,0 +1,137 @@
+"""Look at a file before any work is done: is it media we can read, and what shape is it?
+
+``probe`` says no early and in one line (missing, empty, not media, no picture, undecodable)
+so a folder run can report the file and move on. For video it decodes the first frame,
+because a header can promise a codec the file does not deliver, and because the rotation a
+phone records is only visible on decoded frames in this FFmpeg.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+
+import av
+
+from anonymize.media.image import probe_image
+from anonymize.media.info import (
+    IMAGE_EXTENSIONS,
+    MAX_IMAGE_PIXELS,
+    VIDEO_EXTENSIONS,
+    MediaError,
+    MediaInfo,
+)
+
+__all__ = ["clockwise_rotation", "open_container", "probe", "video_stream"]
+
+
+def probe(path: Path) -> MediaInfo:
+    """Describe ``path`` or raise MediaError naming why it cannot be processed."""
+    path = Path(path)
+    _check_file(path)
+    suffix = path.suffix.lower()
+    if suffix in IMAGE_EXTENSIONS:
+        return probe_image(path)
+    if suffix in VIDEO_EXTENSIONS:
+        return _probe_video(path)
+    raise MediaError(f"unsupported file type {path.suffix or '(no extension)'!r}")
+
+
+@contextlib.contextmanager
+def open_container(path: Path) -> Iterator[av.container.InputContainer]:
+    """Open ``path`` for demuxing, turning FFmpeg's refusals into MediaError."""
+    try:
+        container = av.open(str(path), mode="r")
+    except av.FFmpegError as err:
+        raise MediaError(f"not a readable video ({_reason(err)})") from None
+    try:
+        yield container
+    finally:
+        container.close()
+
+
+def video_stream(container: av.container.InputContainer) -> av.VideoStream:
+    """The picture stream to anonymise: the first real video stream, never cover art."""
+    streams = [
+        s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic
+    ]
+    if not streams:
+        raise MediaError("no video stream in the file")
+    stream = streams[0]
+    if stream.codec_context is None:
+        raise MediaError(f"unsupported video codec {stream.codec.name if stream.codec else '?'}")
+    return stream
+
+
+def clockwise_rotation(frame: av.VideoFrame) -> int:
+    """The display rotation a frame carries, as a clockwise multiple of 90 degrees."""
+    # FFmpeg reports the display matrix counter-clockwise in [-180, 180].
+    return int(round(-frame.rotation / 90)) * 90 % 360
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise MediaError("file not found")
+    if path.is_dir():
+        raise MediaError("is a folder, not a file")
+    try:
+        size = path.stat().st_size
+    except OSError as err:
+        raise MediaError(f"cannot read the file ({err.strerror})") from None
+    if size == 0:
+        raise MediaError("empty file (0 bytes)")
+
+
+def _probe_video(path: Path) -> MediaInfo:
+    with open_container(path) as container:
+        stream = video_stream(container)
+        first = _first_frame(container, stream)
+        if first.width <= 0 or first.height <= 0:
+            raise MediaError("the video has zero width or height")
+        if first.width * first.height > MAX_IMAGE_PIXELS:
+            raise MediaError(f"video frames too large ({first.width}x{first.height})")
+        rotation = clockwise_rotation(first)
+        width, height = first.width, first.height
+        if rotation in (90, 270):
+            width, height = height, width
+        time_base = stream.time_base or Fraction(1, 1)
+        rate = stream.average_rate or stream.guessed_rate
+        return MediaInfo(
+            path=path,
+            kind="video",
+            width=width,
+            height=height,
+            rotation=rotation,
+            frame_count=stream.frames or None,
+            fps=float(rate) if rate else None,
+            duration=_duration(container, stream),
+            audio_streams=len(container.streams.audio),
+            container=container.format.name,
+            time_base=time_base,
+            codec=stream.codec_context.name,
+        )
+
+
+def _first_frame(container: av.container.InputContainer, stream: av.VideoStream) -> av.VideoFrame:
+    try:
+        for packet in container.demux(stream):
+            for frame in packet.decode():
+                return frame
+    except av.FFmpegError as err:
+        raise MediaError(f"the video cannot be decoded ({_reason(err)})") from None
+    raise MediaError("no decodable video frame (the file is truncated or corrupt)")
+
+
+def _duration(container: av.container.InputContainer, stream: av.VideoStream) -> float | None:
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    if container.duration:
+        return container.duration / av.time_base
+    return None
+
+
+def _reason(err: av.FFmpegError) -> str:
+    """FFmpeg's own short explanation, without the file name it appends."""
+    return (err.strerror or type(err).__name__).rstrip(".")

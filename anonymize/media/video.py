@@ -1,0 +1,377 @@
+"""Decode video into upright frames with their timestamps, and write it back without leaks.
+
+The writer re-encodes only the picture. Each frame keeps the input's timestamp in the input's
+time base, so variable-frame-rate phone footage stays in sync with its audio, and audio
+packets are copied untouched (read by a second demuxer, muxed as the video catches up, so
+memory stays flat however long the file). Nothing else of the input is written by default:
+no container or stream tags, chapters, attachments, subtitles, data streams, cover art or
+display rotation (frames are written upright instead).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+from types import TracebackType
+
+import av
+import numpy as np
+from av.video.reformatter import ColorRange, Interpolation
+from PIL import Image
+
+from anonymize.config import Settings
+from anonymize.media.info import VIDEO_EXTENSIONS, MediaError, MediaInfo
+from anonymize.media.probe import clockwise_rotation, open_container, probe, video_stream
+from anonymize.types import Frame
+
+__all__ = ["VideoReader", "VideoWriter"]
+
+# Audio may run this far ahead of the video in the output; bounds the muxer's buffering.
+_AUDIO_LEAD_SECONDS = Fraction(1, 2)
+_FASTSTART = {".mp4", ".mov", ".m4v"}
+_AUDIO_CODECS = {".webm": {"opus", "vorbis"}, ".gif": set()}
+
+# swscale's default conversions round towards dark (white comes back as 250); accurate
+# rounding and full chroma keep a decode-encode round trip unbiased, which the tests check.
+_TO_RGB = Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT
+_TO_YUV = Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INP
+# AVColorSpace codes -> swscale matrices; codes for the tags the writer sets.
+_TAGGED_MATRICES = {1: "itu709", 5: "itu601", 6: "itu601", 9: "bt2020", 10: "bt2020"}
+_COLOR_TAGS = {"itu709": 1, "itu601": 6}  # BT.709 / SMPTE 170M (colorspace=primaries=trc)
+_FULL_RANGE = 2
+_LIMITED_RANGE = 1
+
+
+class VideoReader:
+    """Iterate a video's frames, upright, as BGR ``Frame``s with their input timestamps.
+
+    Each iteration decodes from the start, so a detection pass and a render pass can share
+    one reader. A frame the decoder flags as damaged raises MediaError rather than being
+    passed on: a concealed, smeared frame could hide a face from the detector.
+    """
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.info = probe(self.path)
+        if self.info.kind != "video":
+            raise MediaError("not a video")
+
+    def __enter__(self) -> VideoReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Nothing stays open between iterations; kept so the reader is a context manager."""
+
+    def __iter__(self) -> Iterator[Frame]:
+        with open_container(self.path) as container:
+            stream = video_stream(container)
+            stream.thread_type = "AUTO"
+            time_base = stream.time_base or Fraction(1, 1)
+            step = _frame_step(self.info, time_base)
+            index, pts = 0, None
+            for decoded in _decode(container, stream):
+                if decoded.is_corrupt:
+                    raise MediaError(f"frame {index} is damaged (the decoder reported errors)")
+                pts = decoded.pts if decoded.pts is not None else _next_pts(pts, step)
+                yield Frame(
+                    index=index,
+                    time=float(pts * time_base),
+                    image=_upright_bgr(decoded),
+                    pts=pts,
+                )
+                index += 1
+            if index == 0:
+                raise MediaError("no decodable video frame (the file is truncated or corrupt)")
+
+
+class VideoWriter:
+    """Encode obscured frames to ``path``; the extension picks container and codec.
+
+    H.264 for mp4/mov/mkv/avi/m4v, VP9 for webm, GIF for gif. On an exception inside the
+    ``with`` block, or a failure while finishing, the partial file is deleted.
+    """
+
+    def __init__(self, path: Path, source: MediaInfo, settings: Settings):
+        self.path = Path(path)
+        self._source = source
+        self._settings = settings
+        suffix = self.path.suffix.lower()
+        if suffix not in VIDEO_EXTENSIONS:
+            raise MediaError(f"cannot write video as {self.path.suffix or '(no extension)'!r}")
+        if self.path.exists() and self.path.samefile(source.path):
+            raise MediaError("refusing to overwrite the input")
+        self._suffix = suffix
+        self._time_base = source.time_base or Fraction(1, 1000)
+        self._step = _frame_step(source, self._time_base)
+        self._matrix = "itu709" if source.height >= 720 else "itu601"
+        self._last_pts: int | None = None
+        self._out: av.container.OutputContainer | None = None
+        self._audio_source: av.container.InputContainer | None = None
+        self._audio_packets: Iterator[av.Packet] = iter(())
+        self._audio_map: dict[int, av.stream.Stream] = {}
+        self._pending: av.Packet | None = None
+        self._closed = False
+        try:
+            self._open()
+        except BaseException:
+            self._discard()
+            raise
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is not None:
+            self._discard()
+        else:
+            self.close()
+
+    def write(self, frame: Frame, image: np.ndarray) -> None:
+        """Encode ``image`` (the obscured, upright BGR picture of ``frame``) at its time."""
+        if self._closed or self._out is None:
+            raise MediaError("the video writer is closed")
+        expected = (self._source.height, self._source.width, 3)
+        if image.shape != expected or image.dtype != np.uint8:
+            raise MediaError(f"frame {frame.index} has shape {image.shape}, expected {expected}")
+        pts = frame.pts if frame.pts is not None else _next_pts(self._last_pts, self._step)
+        if self._last_pts is not None and pts <= self._last_pts:
+            # Encoders refuse repeated timestamps; a damaged input can carry them.
+            pts = self._last_pts + 1
+        self._last_pts = pts
+        video = self._to_video_frame(image)
+        video.pts = pts
+        video.time_base = self._time_base
+        video.duration = self._step
+        self._mux(self._video.encode(video))
+        self._pump_audio(until=pts * self._time_base + _AUDIO_LEAD_SECONDS)
+
+    def close(self) -> None:
+        """Flush the encoder, copy the remaining audio and finish the file."""
+        if self._closed:
+            return
+        try:
+            if self._last_pts is None:
+                raise MediaError("no frames were written")
+            self._mux(self._video.encode(None))
+            self._pump_audio(until=None)
+            self._out.close()
+            self._out = None
+        except BaseException as err:
+            self._discard()
+            if isinstance(err, av.FFmpegError):
+                raise MediaError(f"could not finish the video ({_reason(err)})") from None
+            raise
+        self._close_audio_source()
+        self._closed = True
+
+    # -- setup --------------------------------------------------------------------------
+
+    def _open(self) -> None:
+        options = {"movflags": "+faststart"} if self._suffix in _FASTSTART else {}
+        try:
+            self._out = av.open(str(self.path), mode="w", options=options)
+        except av.FFmpegError as err:
+            raise MediaError(f"cannot create the output ({_reason(err)})") from None
+        except OSError as err:
+            raise MediaError(f"cannot create the output ({err.strerror})") from None
+        self._video = self._add_video_stream()
+        if self._settings.audio == "copy" and self._source.audio_streams:
+            self._add_audio_streams()
+        if self._settings.keep_metadata:
+            with open_container(self._source.path) as src:
+                self._out.metadata.update(src.metadata)
+        try:
+            self._out.start_encoding()
+        except av.FFmpegError as err:
+            raise MediaError(
+                f"cannot write this video as {self._suffix} ({_reason(err)})"
+            ) from None
+
+    def _add_video_stream(self) -> av.VideoStream:
+        codec, pix_fmt, options = _codec_for(self._suffix, self._source, self._settings)
+        stream = self._out.add_stream(codec, options=options)
+        stream.width = self._source.width
+        stream.height = self._source.height
+        stream.pix_fmt = pix_fmt
+        stream.time_base = self._time_base
+        stream.codec_context.time_base = self._time_base
+        if codec != "gif":
+            # Tag the matrix explicitly so players do not guess from the frame size.
+            tag = _COLOR_TAGS[self._matrix]
+            context = stream.codec_context
+            context.colorspace = context.color_primaries = context.color_trc = tag
+            context.color_range = _LIMITED_RANGE
+        if self._source.fps:
+            stream.codec_context.framerate = Fraction(self._source.fps).limit_denominator(100000)
+        return stream
+
+    def _add_audio_streams(self) -> None:
+        self._audio_source = av.open(str(self._source.path), mode="r")
+        inputs = list(self._audio_source.streams.audio)
+        allowed = _AUDIO_CODECS.get(self._suffix)
+        for stream in inputs:
+            name = stream.codec_context.name if stream.codec_context else "unknown"
+            if allowed is not None and name not in allowed:
+                raise MediaError(
+                    f"{self._suffix} files cannot carry {name} audio; choose another output "
+                    "format or drop the audio (--audio drop)"
+                )
+            out = self._out.add_stream_from_template(stream)
+            language = stream.metadata.get("language")
+            out.metadata.clear()
+            if language:
+                out.metadata["language"] = language
+            self._audio_map[stream.index] = out
+        self._audio_packets = self._audio_source.demux(*inputs)
+
+    # -- per frame ----------------------------------------------------------------------
+
+    def _to_video_frame(self, image: np.ndarray) -> av.VideoFrame:
+        if self._suffix == ".gif":
+            return _pal8_frame(image)
+        return av.VideoFrame.from_ndarray(image, format="bgr24").reformat(
+            format=self._video.pix_fmt,
+            interpolation=_TO_YUV,
+            dst_colorspace=self._matrix,
+            dst_color_range=ColorRange.MPEG,
+        )
+
+    def _mux(self, packets: list[av.Packet]) -> None:
+        try:
+            self._out.mux(packets)
+        except av.FFmpegError as err:
+            raise MediaError(f"could not write the video ({_reason(err)})") from None
+
+    def _pump_audio(self, until: Fraction | None) -> None:
+        """Copy audio packets up to ``until`` seconds (all of them when None)."""
+        while True:
+            packet = self._pending or self._next_audio_packet()
+            self._pending = None
+            if packet is None:
+                return
+            if packet.dts is None and packet.pts is None:
+                continue  # demuxer's end-of-stream marker
+            stamp = packet.dts if packet.dts is not None else packet.pts
+            if until is not None and stamp * packet.time_base > until:
+                self._pending = packet
+                return
+            packet.stream = self._audio_map[packet.stream.index]
+            self._mux([packet])
+
+    def _next_audio_packet(self) -> av.Packet | None:
+        try:
+            return next(self._audio_packets, None)
+        except av.FFmpegError as err:
+            raise MediaError(f"the audio cannot be read ({_reason(err)})") from None
+
+    # -- teardown -----------------------------------------------------------------------
+
+    def _discard(self) -> None:
+        """Close everything and delete the partial output."""
+        self._closed = True
+        if self._out is not None:
+            with contextlib.suppress(Exception):
+                self._out.close()
+            self._out = None
+        self._close_audio_source()
+        with contextlib.suppress(OSError):
+            self.path.unlink()
+
+    def _close_audio_source(self) -> None:
+        if self._audio_source is not None:
+            with contextlib.suppress(Exception):
+                self._audio_source.close()
+            self._audio_source = None
+
+
+def _codec_for(suffix: str, source: MediaInfo, settings: Settings) -> tuple[str, str, dict]:
+    """Encoder, pixel format and options for an output extension."""
+    if suffix == ".gif":
+        return "gif", "pal8", {}
+    # 4:2:0 needs even sizes; rather than pad or crop (changing what the user sees), odd
+    # sizes keep full-resolution chroma.
+    even = source.width % 2 == 0 and source.height % 2 == 0
+    pix_fmt = "yuv420p" if even else "yuv444p"
+    if suffix == ".webm":
+        # VP9's CRF scale is wider than x264's; x264 CRF 18 ~ VP9 CRF 22 (visually lossless).
+        crf = min(63, round(settings.quality * 1.2))
+        return (
+            "libvpx-vp9",
+            pix_fmt,
+            {
+                "crf": str(crf),
+                "b": "0",
+                "deadline": "good",
+                "cpu-used": "5",
+                "row-mt": "1",
+            },
+        )
+    return "libx264", pix_fmt, {"crf": str(settings.quality), "preset": "veryfast"}
+
+
+def _decode(
+    container: av.container.InputContainer, stream: av.VideoStream
+) -> Iterator[av.VideoFrame]:
+    count = 0
+    try:
+        for packet in container.demux(stream):
+            for frame in packet.decode():
+                count += 1
+                yield frame
+    except av.FFmpegError as err:
+        raise MediaError(f"decoding failed after frame {count} ({_reason(err)})") from None
+
+
+def _upright_bgr(frame: av.VideoFrame) -> np.ndarray:
+    image = frame.reformat(
+        format="bgr24",
+        interpolation=_TO_RGB,
+        src_colorspace=_matrix(frame.colorspace, frame.height),
+        src_color_range=ColorRange.JPEG if frame.color_range == _FULL_RANGE else ColorRange.MPEG,
+    ).to_ndarray()
+    turns = clockwise_rotation(frame) // 90
+    if turns:
+        image = np.ascontiguousarray(np.rot90(image, k=-turns))
+    return image
+
+
+def _matrix(colorspace: int, height: int) -> str:
+    """The YUV matrix a frame uses; untagged video gets what players assume for its size."""
+    if colorspace in _TAGGED_MATRICES:
+        return _TAGGED_MATRICES[colorspace]
+    return "itu709" if height >= 720 else "itu601"
+
+
+def _pal8_frame(image: np.ndarray) -> av.VideoFrame:
+    """A palette frame for GIF, with a palette fitted to this frame (not a fixed 3-3-2)."""
+    quantized = Image.fromarray(np.ascontiguousarray(image[:, :, ::-1])).quantize(256)
+    rgb = np.zeros((256, 3), np.uint8)
+    palette = np.asarray(quantized.getpalette() or [], np.uint8).reshape(-1, 3)[:256]
+    rgb[: len(palette)] = palette
+    argb = np.concatenate([np.full((256, 1), 255, np.uint8), rgb], axis=1)
+    return av.VideoFrame.from_ndarray((np.asarray(quantized), argb), format="pal8")
+
+
+def _frame_step(info: MediaInfo, time_base: Fraction) -> int:
+    """One frame's duration in time-base units (1 when the rate is unknown)."""
+    if not info.fps:
+        return 1
+    return max(1, round(1 / (Fraction(info.fps).limit_denominator(100000) * time_base)))
+
+
+def _next_pts(last: int | None, step: int) -> int:
+    return 0 if last is None else last + step
+
+
+def _reason(err: av.FFmpegError) -> str:
+    return (err.strerror or type(err).__name__).rstrip(".")
