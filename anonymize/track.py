@@ -36,11 +36,13 @@ __all__ = ["Tracker", "TrackerConfig", "is_scene_cut"]
 class TrackerConfig:
     """How far coverage reaches beyond detections; defaults lean to covering too much.
 
-    ``motion_margin`` grows each side of a box by that many frames of the side's recent
-    motion; ``drift_growth`` grows each side by that fraction of the box size per frame of
+    Boxes where the track was not detected (gaps, extensions) are predicted, so they grow:
+    ``motion_margin`` grows each side by that many frames of the side's recent motion;
+    ``drift_growth`` grows each side by that fraction of the box size per frame of
     distance from the nearest detection (a prediction is less certain the further it goes),
-    up to ``max_drift``. ``smoothing`` is the half-width in frames of a centred average over a
-    track's detections, used only to enlarge jittery boxes.
+    up to ``max_drift``; ``jitter_margin`` grows them by that many times the track's recent
+    shake (RMS distance of its detections from a straight-line motion). ``smoothing`` is the
+    half-width in frames of the window whose median size a detected box is never smaller than.
     """
 
     extend_before: int = 5
@@ -49,8 +51,9 @@ class TrackerConfig:
     iou_threshold: float = 0.1
     max_distance: float = 1.5  # centre distance, in box sizes, still accepted as the same track
     max_scale_change: float = 2.0  # larger size ratios between frames are not one track
-    motion_margin: float = 1.0
-    drift_growth: float = 0.05
+    motion_margin: float = 0.5
+    jitter_margin: float = 1.0
+    drift_growth: float = 0.01
     max_drift: float = 0.5
     smoothing: int = 2
     fit_frames: int = 5  # detections used to estimate a track's velocity
@@ -218,20 +221,29 @@ class Tracker:
             t = (f - a) / (b - a)
             box = (1 - t) * track.boxes[i - 1] + t * track.boxes[i]
             distance = min(f - a, b - f)
-        box = _grow(box, np.abs(_velocity(track, f, c.fit_frames)) * c.motion_margin)
+        velocity, jitter = _motion(track, f, c.fit_frames)
+        box = _grow(box, np.abs(velocity) * c.motion_margin + jitter * c.jitter_margin)
         box = _grow(box, np.full(4, min(c.drift_growth * distance, c.max_drift) * _size(box)))
         return self._make(track, box, max(track.scores), False)
 
     def _detected_box(self, track: _Track, i: int) -> np.ndarray:
-        """The detection, enlarged to a centred average of its neighbours and by its motion."""
+        """The detection, no smaller than the median size of its neighbours.
+
+        Only the size is smoothed: averaging positions of a shaky track would shift the box
+        off the face and, with the union that keeps the detection covered, just grow it.
+        """
         c = self.config
         f = track.frames[i]
         lo = bisect.bisect_left(track.frames, f - c.smoothing)
         hi = bisect.bisect_right(track.frames, f + c.smoothing)
-        raw = track.boxes[i]
-        smooth = np.mean(track.boxes[lo:hi], axis=0)
-        box = np.concatenate([np.minimum(raw[:2], smooth[:2]), np.maximum(raw[2:], smooth[2:])])
-        return _grow(box, np.abs(_velocity(track, f, c.fit_frames)) * c.motion_margin)
+        box = track.boxes[i]
+        sizes = np.stack(track.boxes[lo:hi])
+        size = np.maximum(box[2:] - box[:2], np.median(sizes[:, 2:] - sizes[:, :2], axis=0))
+        centre = (box[:2] + box[2:]) / 2
+        box = np.concatenate(
+            [np.minimum(box[:2], centre - size / 2), np.maximum(box[2:], centre + size / 2)]
+        )
+        return box
 
     def _make(self, track: _Track, box: np.ndarray, score: float, detected: bool) -> Region | None:
         b = Box(*map(float, box))
@@ -268,24 +280,29 @@ def _iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / np.maximum(area_a + area_b - inter, 1e-9)
 
 
-def _velocity(track: _Track, near: int, fit: int) -> np.ndarray:
-    """Least-squares velocity of each box side (pixels/frame) over the ``fit`` detections
-    nearest frame ``near``: a fit over several frames shrugs off one jittery detection."""
+def _motion(track: _Track, near: int, fit: int) -> tuple[np.ndarray, np.ndarray]:
+    """Velocity (pixels/frame) and jitter (RMS residual, pixels) of each box side, from a
+    least-squares line through the ``fit`` detections nearest frame ``near``: a line through
+    several frames shrugs off one jittery detection, and its residual says how far off a
+    straight-line guess may be."""
     i = bisect.bisect_left(track.frames, near)
     lo = max(0, min(i - fit // 2, len(track.frames) - fit))
     t = np.asarray(track.frames[lo : lo + fit], dtype=np.float64)
     if len(t) < 2:
-        return np.zeros(4)
+        return np.zeros(4), np.zeros(4)
     boxes = np.stack(track.boxes[lo : lo + fit])
     tc = t - t.mean()
-    return (tc @ (boxes - boxes.mean(axis=0))) / (tc @ tc)
+    centred = boxes - boxes.mean(axis=0)
+    velocity = (tc @ centred) / (tc @ tc)
+    residual = centred - np.outer(tc, velocity)
+    return velocity, np.sqrt(np.mean(residual**2, axis=0))
 
 
 def _extrapolate(track: _Track, f: int, fit: int) -> np.ndarray:
     """Constant-velocity position at ``f`` from the nearer end of the track, size bounded."""
     i = 0 if f < track.frames[0] else -1
     anchor_frame, anchor = track.frames[i], track.boxes[i]
-    box = anchor + _velocity(track, anchor_frame, fit) * (f - anchor_frame)
+    box = anchor + _motion(track, anchor_frame, fit)[0] * (f - anchor_frame)
     return _bound_size(box, anchor)
 
 

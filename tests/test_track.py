@@ -197,10 +197,27 @@ def test_every_frame_once_in_order_and_detections_never_shrunk(
             assert any(r.label == det.label and _contains(r.box, det.box) for r in detected)
 
 
-def test_fast_motion_grows_boxes_by_recent_motion() -> None:
-    slow = dict(_run([[d] for d in _walk(12, speed=1)], CFG))
-    fast = dict(_run([[d] for d in _walk(12, speed=15)], CFG))
-    assert fast[6][0].box.width > slow[6][0].box.width + 20
+def _gap_width(per_frame: list[list[Detection]], gap: int) -> float:
+    frames = [list(d) for d in per_frame]
+    frames[gap] = []
+    (region,) = dict(_run(frames, CFG))[gap]
+    assert not region.detected
+    return region.box.width
+
+
+def test_carried_boxes_grow_with_speed_and_shake() -> None:
+    steady = _gap_width([[d] for d in _walk(12, speed=1)], 6)
+    fast = _gap_width([[d] for d in _walk(12, speed=15)], 6)
+    rng = np.random.default_rng(0)
+    shaky = _gap_width([[_det(100 + rng.normal(0, 6), 200.0)] for _ in range(12)], 6)
+    assert fast > steady + 10 and shaky > steady + 5
+
+
+def test_detected_box_is_not_smaller_than_its_neighbours() -> None:
+    # One detection comes back 30% smaller; the mask must not shrink with it.
+    sizes = [40, 40, 40, 28, 40, 40, 40]
+    out = dict(_run([[_det(100, 100, size)] for size in sizes], CFG))
+    assert out[3][0].box.width >= 38 and out[3][0].detected
 
 
 def _scene(seed: int) -> np.ndarray:
@@ -224,3 +241,10 @@ def test_scene_cut_detected_between_shots_but_not_under_motion() -> None:
         blur = cv2.GaussianBlur(a, (15, 15), 0)
         darker = (a * 0.8).astype(np.uint8)
         assert not any(is_scene_cut(a, b) for b in (pan, zoom, blur, darker))
+
+
+def test_fade_to_black_is_a_cut_only_once_the_frame_is_flat() -> None:
+    a = _scene(3)
+    black = np.zeros_like(a)
+    assert is_scene_cut(a, black)
+    assert not is_scene_cut(black, black)
