@@ -1,0 +1,363 @@
+"""The ``anonymize`` command: parses, validates and reports; the work lives in api.py.
+
+``anonymize FILE...`` is the one-shot job (the hidden default command ``run``); ``detect``,
+``render`` and ``eval`` are the steps and tools around it. Errors are one sentence naming the
+file: exit code 2 for usage errors, 1 when any file failed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+from tqdm import tqdm
+
+from anonymize import __version__, media
+from anonymize.api import AnalysisError, Anonymizer, report_path
+from anonymize.config import MODES, SENSITIVITIES, SHAPES, TARGETS, Settings
+from anonymize.regions import RegionsError
+from anonymize.regions import load as load_regions
+from anonymize.regions import save as save_regions
+
+__all__ = ["main"]
+
+_MEDIA = media.VIDEO_EXTENSIONS | media.IMAGE_EXTENSIONS
+_FAILURES = (media.MediaError, AnalysisError, RegionsError, OSError)
+
+
+class _DefaultCommandGroup(click.Group):
+    """A group whose first argument, when it is not a command, goes to ``run``."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version"):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=_DefaultCommandGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="anonymize")
+def main() -> None:
+    """Obscure faces and licence plates in videos and photos before publishing them.
+
+    \b
+      anonymize clip.mp4                 writes clip_anonymized.mp4 beside it
+      anonymize footage/ -o safe/        every file under footage/, mirrored in safe/
+      anonymize detect clip.mp4          writes the regions file for review
+      anonymize render clip.mp4 --regions clip.regions.json -o out.mp4
+
+    Automatic detection can miss faces: review the output before publishing it.
+    """
+
+
+def _settings_options(func):
+    """The options that decide what a run produces, shared by run, detect and render."""
+    options = [
+        click.option(
+            "--targets",
+            default=",".join(TARGETS),
+            show_default=True,
+            callback=_parse_targets,
+            help="What to obscure: faces, plates or both.",
+        ),
+        click.option(
+            "--sensitivity",
+            type=click.Choice(SENSITIVITIES),
+            default="standard",
+            show_default=True,
+            help="'high' finds more faces at the cost of more false ones.",
+        ),
+        click.option(
+            "--mode",
+            type=click.Choice(MODES),
+            default="blur",
+            show_default=True,
+            help="How regions are obscured; every mode is irreversible.",
+        ),
+        click.option(
+            "--shape",
+            type=click.Choice(SHAPES),
+            default="ellipse",
+            show_default=True,
+            help="Shape of face masks (plates are always boxes).",
+        ),
+        click.option(
+            "--padding",
+            type=click.FloatRange(0, 2),
+            default=Settings.padding,
+            show_default=True,
+            help="Grow each box by this fraction of its size per side.",
+        ),
+        click.option(
+            "--audio",
+            type=click.Choice(["copy", "drop"]),
+            default="copy",
+            show_default=True,
+            help="Copy audio streams bit-exact, or drop them.",
+        ),
+        click.option(
+            "--keep-metadata",
+            is_flag=True,
+            help="Keep container tags (creation time, location, device). Off by default.",
+        ),
+        click.option(
+            "--quality",
+            type=click.IntRange(0, 51),
+            default=Settings.quality,
+            show_default=True,
+            help="Video quality as x264 CRF: lower is better and larger.",
+        ),
+        click.option(
+            "--on-error",
+            type=click.Choice(["fail", "obscure-frame"]),
+            default="fail",
+            show_default=True,
+            help="A frame that cannot be analysed fails the file, or is obscured whole.",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _parse_targets(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
+    targets = tuple(t.strip() for t in value.split(",") if t.strip())
+    unknown = [t for t in targets if t not in TARGETS]
+    if unknown or not targets:
+        raise click.BadParameter(f"choose from {', '.join(TARGETS)} (got {value!r})")
+    return targets
+
+
+def _settings(**kw) -> Settings:
+    if kw["keep_metadata"]:
+        click.echo(
+            "warning: --keep-metadata keeps creation time, location and device tags", err=True
+        )
+    return Settings(**kw)
+
+
+@dataclass(frozen=True)
+class _Job:
+    src: Path
+    dst: Path
+
+
+@main.command("run")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    help="Output file (one input) or folder (several inputs or a folder).",
+)
+@click.option("--overwrite", is_flag=True, help="Replace outputs that already exist.")
+@click.option("--no-report", is_flag=True, help="Do not write the JSON sidecar beside each output.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
+@_settings_options
+def run(
+    inputs: tuple[Path, ...],
+    output: Path | None,
+    overwrite: bool,
+    no_report: bool,
+    quiet: bool,
+    as_json: bool,
+    **settings_kw,
+) -> None:
+    """Obscure every face and plate in INPUTS (files or folders)."""
+    jobs = _plan(inputs, output)
+    anonymizer = Anonymizer(_settings(**settings_kw))
+    results = []
+    overall = tqdm(total=len(jobs), unit="file", disable=quiet or len(jobs) < 2, position=0)
+    for job in jobs:
+        results.append(_run_job(anonymizer, job, overwrite, not no_report, quiet))
+        overall.update(1)
+    overall.close()
+    _summarise(results, as_json)
+
+
+def _run_job(anonymizer: Anonymizer, job: _Job, overwrite: bool, report: bool, quiet: bool) -> dict:
+    result = {"input": str(job.src), "output": str(job.dst)}
+    if job.dst.exists() and not overwrite:
+        return {**result, "status": "skipped", "reason": "output exists (use --overwrite)"}
+    try:
+        job.dst.parent.mkdir(parents=True, exist_ok=True)
+        info = media.probe(job.src)
+        total = (info.frame_count or 0) * 2 if info.kind == "video" else None
+        with tqdm(
+            total=total,
+            unit="frame",
+            desc=job.src.name,
+            leave=False,
+            position=1,
+            disable=quiet or total is None,
+        ) as bar:
+            regions = anonymizer.anonymize_file(
+                job.src, job.dst, report=report, progress=bar.update
+            )
+    except _FAILURES as err:
+        _error(job.src, err)
+        return {**result, "status": "failed", "error": _one_line(err)}
+    except Exception as err:  # a bug must still end as one line and a failed file, not a traceback
+        _error(job.src, f"internal error: {type(err).__name__}: {err}")
+        return {**result, "status": "failed", "error": f"internal error: {_one_line(err)}"}
+    return {
+        **result,
+        "status": "done",
+        "frames": regions.input.frame_count,
+        "regions": sum(len(r) for r in regions.frames.values()),
+        "tracks": len(regions.tracks),
+    }
+
+
+def _summarise(results: list[dict], as_json: bool) -> None:
+    counts = {s: sum(1 for r in results if r["status"] == s) for s in ("done", "skipped", "failed")}
+    if as_json:
+        click.echo(json.dumps({"files": results, **counts}, indent=1))
+    else:
+        for r in results:
+            if r["status"] == "skipped":
+                click.echo(f"skipped {_show(Path(r['input']))}: {r['reason']}", err=True)
+        click.echo(
+            f"{counts['done']} anonymized, {counts['skipped']} skipped, {counts['failed']} failed",
+            err=True,
+        )
+    if counts["failed"]:
+        sys.exit(1)
+
+
+@main.command("detect")
+@click.argument("src", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Regions file to write [default: SRC.regions.json beside the input].",
+)
+@_settings_options
+def detect(src: Path, output: Path | None, **settings_kw) -> None:
+    """Find faces and plates in SRC and write the regions file, without rendering."""
+    output = output or src.with_name(src.name + ".regions.json")
+    try:
+        regions = Anonymizer(_settings(**settings_kw)).detect(src)
+        save_regions(regions, output)
+    except _FAILURES as err:
+        _fail(src, err)
+    click.echo(
+        f"{len(regions.tracks)} tracks in {regions.input.frame_count} frames -> {_show(output)}",
+        err=True,
+    )
+
+
+@main.command("render")
+@click.argument("src", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--regions",
+    "regions_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Regions file from 'anonymize detect' (possibly edited).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Output file [default: SRC_anonymized.EXT beside the input].",
+)
+@click.option("--overwrite", is_flag=True, help="Replace the output if it exists.")
+@_settings_options
+def render(
+    src: Path, regions_path: Path, output: Path | None, overwrite: bool, **settings_kw
+) -> None:
+    """Render SRC with exactly the regions in the regions file obscured."""
+    output = output or _beside(src)
+    if output.exists() and not overwrite:
+        raise click.UsageError(f"{_show(output)} exists (use --overwrite)")
+    try:
+        regions = load_regions(regions_path)
+        regions = Anonymizer(_settings(**settings_kw), detectors=[]).render(src, output, regions)
+        save_regions(regions, report_path(output))
+    except _FAILURES as err:
+        _fail(src, err)
+    click.echo(f"wrote {_show(output)}", err=True)
+
+
+@main.command("eval")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@_settings_options
+def evaluate(folder: Path, as_json: bool, **settings_kw) -> None:
+    """Measure how much of FOLDER's annotated boxes (gt.json) the real pipeline obscures."""
+    from anonymize import eval as evaluation
+
+    if not (folder / "gt.json").is_file():
+        raise click.UsageError(f"{_show(folder)} has no gt.json (see the README for its format)")
+    result = evaluation.evaluate(folder, _settings(**settings_kw))
+    click.echo(
+        json.dumps(result.to_dict(), indent=1) if as_json else evaluation.format_report(result)
+    )
+
+
+def _plan(inputs: tuple[Path, ...], output: Path | None) -> list[_Job]:
+    """Pair each input file with its output path; folders are walked and mirrored."""
+    single_file = len(inputs) == 1 and inputs[0].is_file()
+    if (
+        single_file
+        and output is not None
+        and output.suffix.lower() in _MEDIA
+        and not output.is_dir()
+    ):
+        return [_Job(inputs[0], output)]
+    jobs = []
+    for item in inputs:
+        if item.is_file():
+            jobs.append(_Job(item, output / item.name if output else _beside(item)))
+            continue
+        root = output or item.with_name(item.name + "_anonymized")
+        if output and len(inputs) > 1:
+            root = output / item.resolve().name
+        found = [_Job(f, root / f.relative_to(item)) for f in _walk(item, skip=root)]
+        if not found:
+            raise click.UsageError(f"{_show(item)} contains no video or photo files")
+        jobs.extend(found)
+    return jobs
+
+
+def _walk(folder: Path, skip: Path) -> Iterator[Path]:
+    """Media files under ``folder`` in a stable order; symlinked folders are not followed
+    (no loops), and nothing inside the output folder is taken as input."""
+    skip = skip.resolve()
+    for dirpath, dirnames, filenames in os.walk(folder):
+        here = Path(dirpath)
+        dirnames[:] = sorted(d for d in dirnames if (here / d).resolve() != skip)
+        for name in sorted(filenames):
+            path = here / name
+            if path.suffix.lower() in _MEDIA and not name.startswith("."):
+                yield path
+
+
+def _beside(src: Path) -> Path:
+    return src.with_name(f"{src.stem}_anonymized{src.suffix}")
+
+
+def _one_line(err: object) -> str:
+    return " ".join(str(err).split())
+
+
+def _show(path: Path) -> str:
+    """A path on one line: control characters (a newline in a name) are escaped."""
+    text = str(path)
+    return text if text.isprintable() else repr(text)
+
+
+def _error(src: Path, err: object) -> None:
+    click.echo(f"error: {_show(src)}: {_one_line(err)}", err=True)
+
+
+def _fail(src: Path, err: object) -> None:
+    _error(src, err)
+    sys.exit(1)
