@@ -7,7 +7,9 @@ file. :mod:`._yolo_checkpoint` takes the weights out of the pickle without torch
 
 The frame is letterboxed to a fixed long side (a multiple of 32, so 16:9 frames keep their
 shape and cost less), every anchor above the score threshold is decoded, and overlapping
-boxes are merged by NMS. Thresholds lean to recall: an extra box on a bumper costs little,
+boxes are merged by NMS. The model was trained at 640, where it finds the most plates; the
+"high" sensitivity adds a pass at 1280 for plates too small at 640 (low-resolution video) and
+lowers the threshold. Thresholds lean to recall: an extra box on a bumper costs little,
 a readable plate is a leak.
 """
 
@@ -35,17 +37,19 @@ _PAD_VALUE = 114  # grey the model saw around letterboxed training images
 
 @dataclass(frozen=True)
 class _Profile:
-    """What one sensitivity costs and finds: input long side and score threshold."""
+    """What one sensitivity costs and finds: input long sides (one pass each), threshold."""
 
-    size: int
+    sizes: tuple[int, ...]
     threshold: float
     nms_iou: float = 0.5
 
 
+# Measured with benchmarks/eval_plates.py on ../shared/data/plates_openalpr_us.
 _PROFILES = {
-    "standard": _Profile(size=640, threshold=0.15),
-    "high": _Profile(size=960, threshold=0.05),
+    "standard": _Profile(sizes=(640,), threshold=0.15),
+    "high": _Profile(sizes=(640, 1280), threshold=0.02),
 }
+_SESSION_LOCK = threading.Lock()
 
 
 def model_path() -> Path:
@@ -72,6 +76,10 @@ def _session():
 
     options = ort.SessionOptions()
     options.log_severity_level = 3
+    options.intra_op_num_threads = 2
+    options.inter_op_num_threads = 1
+    # Idle workers would spin on cores the decoder, encoder and face model also need.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     model = build_onnx(read_checkpoint(model_path()))
     return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
@@ -130,45 +138,50 @@ class PlateDetector:
         self,
         sensitivity: str = "standard",
         *,
-        size: int | None = None,
+        sizes: tuple[int, ...] | None = None,
         threshold: float | None = None,
     ) -> None:
-        """``size`` and ``threshold`` override the sensitivity's profile (for benchmarks)."""
+        """``sizes`` and ``threshold`` override the sensitivity's profile (for benchmarks)."""
         if sensitivity not in _PROFILES:
             raise ValueError(f"sensitivity must be one of {sorted(_PROFILES)}, not {sensitivity!r}")
-        if size is not None and (size < 32 or size % 32):
-            raise ValueError(f"size must be a positive multiple of 32, not {size}")
+        if sizes is not None and (not sizes or any(s < 32 or s % 32 for s in sizes)):
+            raise ValueError(f"sizes must be positive multiples of 32, not {sizes}")
         self.sensitivity = sensitivity
         profile = _PROFILES[sensitivity]
-        self._profile = _Profile(
-            size=profile.size if size is None else size,
+        self.profile = _Profile(
+            sizes=profile.sizes if sizes is None else tuple(sizes),
             threshold=profile.threshold if threshold is None else threshold,
             nms_iou=profile.nms_iou,
         )
-        self._lock = threading.Lock()
 
     def detect(self, frame: np.ndarray) -> list[Detection]:
         if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8 or not frame.size:
             raise ValueError(
                 f"expected an H x W x 3 uint8 BGR frame, got {frame.shape} {frame.dtype}"
             )
-        p = self._profile
-        blob, scale = _letterbox(frame, p.size)
-        with self._lock:
+        p = self.profile
+        with _SESSION_LOCK:
             session = _session()
-        raw = session.run(None, {INPUT_NAME: blob})[0][0]
-        boxes, scores = decode(raw, blob.shape[2], blob.shape[3], p.threshold)
-        if not len(scores):
-            return []
-        xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
-        kept = cv2.dnn.NMSBoxes(xywh.tolist(), scores.tolist(), p.threshold, p.nms_iou)
+        # NMS within each pass only: where passes disagree on a plate's extent, both boxes
+        # are kept and their union is obscured.
+        found = []
+        for size in p.sizes:
+            blob, scale = _letterbox(frame, size)
+            raw = session.run(None, {INPUT_NAME: blob})[0][0]
+            boxes, scores = decode(raw, blob.shape[2], blob.shape[3], p.threshold)
+            xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
+            kept = cv2.dnn.NMSBoxes(xywh.tolist(), scores.tolist(), p.threshold, p.nms_iou)
+            kept = np.asarray(kept, dtype=int).ravel()
+            found.append((boxes[kept] / scale, scores[kept]))
+        boxes = np.concatenate([b for b, _ in found])
+        scores = np.concatenate([s for _, s in found])
         h, w = frame.shape[:2]
         return [
             Detection(
-                Box(*(boxes[i] / scale).tolist()).clipped(w, h),
+                Box(*boxes[i].tolist()).clipped(w, h),
                 float(scores[i]),
                 "plate",
                 self.name,
             )
-            for i in np.asarray(kept, dtype=int).ravel()
+            for i in range(len(scores))
         ]
