@@ -21,7 +21,7 @@ from anonymize.media import MediaInfo, VideoReader, VideoWriter, atomic_output
 from anonymize.obscure import obscure, whole_frame
 from anonymize.regions import FileInfo, RegionsFile, save, sha256_file, summarise_tracks
 from anonymize.track import Tracker, is_scene_cut
-from anonymize.types import Detection, Frame, Region
+from anonymize.types import Box, Detection, Frame, Region
 
 __all__ = ["AnalysisError", "Anonymizer", "Progress", "report_path"]
 
@@ -146,10 +146,12 @@ class Anonymizer:
             raise AnalysisError(f"frame {frame.index} could not be analysed: {err}") from err
 
     def _finalise(self, regions: Sequence[Region], info: MediaInfo) -> list[Region]:
-        """Pad and clip tracker output into the boxes the regions file records."""
+        """Pad and clip tracker output into the boxes the regions file records, at the
+        precision it records them, so a one-shot run draws what detect + render would."""
         out = []
         for region in regions:
             box = region.box.padded(self.settings.padding).clipped(info.width, info.height)
+            box = Box(*box.as_list())
             if box.area > 0:
                 out.append(Region(box, region.label, region.score, region.track, region.detected))
         return out

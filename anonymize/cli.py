@@ -186,16 +186,7 @@ def _run_job(anonymizer: Anonymizer, job: _Job, overwrite: bool, report: bool, q
         return {**result, "status": "skipped", "reason": "output exists (use --overwrite)"}
     try:
         job.dst.parent.mkdir(parents=True, exist_ok=True)
-        info = media.probe(job.src)
-        total = (info.frame_count or 0) * 2 if info.kind == "video" else None
-        with tqdm(
-            total=total,
-            unit="frame",
-            desc=job.src.name,
-            leave=False,
-            position=1,
-            disable=quiet or total is None,
-        ) as bar:
+        with _frame_bar(job.src, quiet, passes=2) as bar:
             regions = anonymizer.anonymize_file(
                 job.src, job.dst, report=report, progress=bar.update
             )
@@ -212,6 +203,20 @@ def _run_job(anonymizer: Anonymizer, job: _Job, overwrite: bool, report: bool, q
         "regions": sum(len(r) for r in regions.frames.values()),
         "tracks": len(regions.tracks),
     }
+
+
+def _frame_bar(src: Path, quiet: bool, passes: int) -> tqdm:
+    """A per-file progress bar over frames (each pass decodes every frame once)."""
+    info = media.probe(src)
+    total = (info.frame_count or 0) * passes if info.kind == "video" else None
+    return tqdm(
+        total=total,
+        unit="frame",
+        desc=src.name,
+        leave=False,
+        position=1,
+        disable=quiet or total is None,
+    )
 
 
 def _summarise(results: list[dict], as_json: bool) -> None:
@@ -238,12 +243,14 @@ def _summarise(results: list[dict], as_json: bool) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Regions file to write [default: SRC.regions.json beside the input].",
 )
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @_settings_options
-def detect(src: Path, output: Path | None, **settings_kw) -> None:
+def detect(src: Path, output: Path | None, quiet: bool, **settings_kw) -> None:
     """Find faces and plates in SRC and write the regions file, without rendering."""
     output = output or src.with_name(src.name + ".regions.json")
     try:
-        regions = Anonymizer(_settings(**settings_kw)).detect(src)
+        with _frame_bar(src, quiet, passes=1) as bar:
+            regions = Anonymizer(_settings(**settings_kw)).detect(src, progress=bar.update)
         save_regions(regions, output)
     except _FAILURES as err:
         _fail(src, err)
@@ -269,17 +276,25 @@ def detect(src: Path, output: Path | None, **settings_kw) -> None:
     help="Output file [default: SRC_anonymized.EXT beside the input].",
 )
 @click.option("--overwrite", is_flag=True, help="Replace the output if it exists.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @_settings_options
 def render(
-    src: Path, regions_path: Path, output: Path | None, overwrite: bool, **settings_kw
+    src: Path,
+    regions_path: Path,
+    output: Path | None,
+    overwrite: bool,
+    quiet: bool,
+    **settings_kw,
 ) -> None:
     """Render SRC with exactly the regions in the regions file obscured."""
     output = output or _beside(src)
     if output.exists() and not overwrite:
         raise click.UsageError(f"{_show(output)} exists (use --overwrite)")
+    anonymizer = Anonymizer(_settings(**settings_kw), detectors=[])
     try:
         regions = load_regions(regions_path)
-        regions = Anonymizer(_settings(**settings_kw), detectors=[]).render(src, output, regions)
+        with _frame_bar(src, quiet, passes=1) as bar:
+            regions = anonymizer.render(src, output, regions, progress=bar.update)
         save_regions(regions, report_path(output))
     except _FAILURES as err:
         _fail(src, err)

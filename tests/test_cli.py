@@ -1,0 +1,178 @@
+"""The command end to end on the generated samples: outputs, reports, errors, exit codes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from anonymize.cli import main
+from anonymize.media import read_image
+
+
+def _run(*args: str):
+    return CliRunner().invoke(main, [*args, "--quiet"], catch_exceptions=False)
+
+
+def _frames(path: Path) -> list[np.ndarray]:
+    with av.open(str(path)) as container:
+        return [f.to_ndarray(format="bgr24") for f in container.decode(video=0)]
+
+
+def _changed(a: np.ndarray, b: np.ndarray, box) -> float:
+    """Share of pixels in ``box`` that differ clearly (more than encoding noise)."""
+    x1, y1, x2, y2 = (int(round(v)) for v in box)
+    diff = np.abs(a[y1:y2, x1:x2].astype(int) - b[y1:y2, x1:x2].astype(int)).max(axis=2)
+    return float((diff > 24).mean())
+
+
+@pytest.fixture(scope="module")
+def street_run(samples_dir, tmp_path_factory):
+    """One real run over the sample clip, shared by the tests that inspect its results."""
+    work = tmp_path_factory.mktemp("street")
+    src = work / "street.mp4"
+    shutil.copy(samples_dir / "street.mp4", src)
+    before = src.read_bytes()
+    result = _run(str(src))
+    return work, src, before, result
+
+
+def test_clip_is_written_beside_the_input_with_its_report(street_run):
+    work, src, before, result = street_run
+    assert result.exit_code == 0, result.output
+    out = work / "street_anonymized.mp4"
+    assert out.is_file() and (work / "street_anonymized.mp4.json").is_file()
+    assert src.read_bytes() == before
+    assert sorted(p.name for p in work.iterdir()) == [
+        "street.mp4",
+        "street_anonymized.mp4",
+        "street_anonymized.mp4.json",
+    ]
+
+
+def test_every_face_in_every_frame_is_obscured(street_run, samples_dir):
+    work, src, _, _ = street_run
+    truth = json.loads((samples_dir / "faces.json").read_text())["street.mp4"]
+    original, result = _frames(src), _frames(work / "street_anonymized.mp4")
+    assert len(result) == len(original) == len(truth)
+    for index, boxes in enumerate(truth):
+        for box in boxes:
+            assert _changed(original[index], result[index], box) > 0.5, (index, box)
+
+
+def test_the_report_names_hashes_settings_and_regions(street_run):
+    work, src, _, _ = street_run
+    report = json.loads((work / "street_anonymized.mp4.json").read_text())
+    assert report["input"]["name"] == "street.mp4"
+    assert len(report["input"]["sha256"]) == 64 and len(report["output"]["sha256"]) == 64
+    assert report["settings"]["mode"] == "blur" and report["models"]
+    assert report["input"]["frame_count"] == 100
+    labels = {r["label"] for f in report["frames"] for r in f["regions"]}
+    assert labels == {"face"}
+    assert "data:" not in json.dumps(report)  # no pixels
+
+
+def test_photo_output_takes_the_format_its_extension_names(samples_dir, tmp_path):
+    out = tmp_path / "out" / "portrait.png"
+    result = _run(str(samples_dir / "portrait.jpg"), "-o", str(out))
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes().startswith(b"\x89PNG")
+    truth = json.loads((samples_dir / "faces.json").read_text())["portrait.jpg"]
+    original, obscured = read_image(samples_dir / "portrait.jpg"), read_image(out)
+    assert original.shape == obscured.shape
+    for box in truth:
+        assert _changed(original, obscured, box) > 0.5
+
+
+def test_json_summary_and_resume_skip_existing_outputs(samples_dir, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(samples_dir / "portrait.jpg", folder / "a.jpg")
+    args = [str(folder), "-o", str(tmp_path / "out"), "--json"]
+    first = json.loads(_run(*args).stdout)
+    assert (first["done"], first["skipped"], first["failed"]) == (1, 0, 0)
+    second = json.loads(_run(*args).stdout)
+    assert (second["done"], second["skipped"]) == (0, 1)
+    third = json.loads(_run(*args, "--overwrite").stdout)
+    assert third["done"] == 1
+
+
+def test_a_bad_file_fails_alone_and_the_run_exits_1(samples_dir, tmp_path):
+    folder = tmp_path / "in"
+    (folder / "sub").mkdir(parents=True)
+    shutil.copy(samples_dir / "portrait.jpg", folder / "sub" / "good.jpg")
+    (folder / "broken.mp4").write_text("this is not a video")
+    result = _run(str(folder), "-o", str(tmp_path / "out"))
+    assert result.exit_code == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "broken.mp4" in errors[0]
+    assert "1 anonymized, 0 skipped, 1 failed" in result.stderr
+    assert sorted(
+        p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*")
+    ) == [
+        "sub",
+        "sub/good.jpg",
+        "sub/good.jpg.json",
+    ]
+
+
+def _bad_inputs(tmp_path: Path, samples_dir: Path) -> dict[str, Path]:
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    text = tmp_path / "notes.mp4"
+    text.write_text("meeting notes\n" * 50)
+    truncated = tmp_path / "truncated.mp4"
+    truncated.write_bytes((samples_dir / "street.mp4").read_bytes()[:20_000])
+    zero = tmp_path / "zero.png"
+    zero.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\x0dIHDR" + b"\x00" * 13)
+    return {"empty": empty, "text": text, "truncated": truncated, "zero-size image": zero}
+
+
+def test_broken_inputs_get_one_line_naming_the_file_and_leave_nothing(samples_dir, tmp_path):
+    for kind, path in _bad_inputs(tmp_path, samples_dir).items():
+        out = tmp_path / "out" / kind
+        result = _run(str(path), "-o", str(out / path.name))
+        assert result.exit_code == 1, kind
+        [line] = [x for x in result.stderr.splitlines() if x.startswith("error:")]
+        assert str(path) in line and "Traceback" not in result.output, kind
+        assert not out.exists() or not any(out.iterdir()), kind
+
+
+def test_usage_errors_exit_2(tmp_path):
+    missing = _run(str(tmp_path / "nope.mp4"))
+    assert missing.exit_code == 2 and "nope.mp4" in missing.stderr
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.txt").write_text("x")
+    empty_folder = _run(str(tmp_path / "docs"))
+    assert empty_folder.exit_code == 2 and "contains no video or photo files" in empty_folder.stderr
+    bad_option = _run(str(tmp_path / "docs"), "--targets", "cats")
+    assert bad_option.exit_code == 2
+
+
+def test_detect_then_render_equals_the_one_shot_run(samples_dir, tmp_path):
+    src = tmp_path / "portrait.jpg"
+    shutil.copy(samples_dir / "portrait.jpg", src)
+    assert _run("detect", str(src)).exit_code == 0
+    regions = tmp_path / "portrait.jpg.regions.json"
+    assert regions.is_file()
+    rendered = tmp_path / "rendered.png"
+    assert _run("render", str(src), "--regions", str(regions), "-o", str(rendered)).exit_code == 0
+    oneshot = tmp_path / "oneshot.png"
+    assert _run(str(src), "-o", str(oneshot)).exit_code == 0
+    assert np.array_equal(read_image(rendered), read_image(oneshot))
+
+
+def test_render_refuses_regions_made_for_another_file(samples_dir, tmp_path):
+    src = tmp_path / "portrait.jpg"
+    shutil.copy(samples_dir / "portrait.jpg", src)
+    assert _run("detect", str(src)).exit_code == 0
+    other = tmp_path / "other.jpg"
+    other.write_bytes(src.read_bytes() + b"\0")
+    result = _run("render", str(other), "--regions", str(tmp_path / "portrait.jpg.regions.json"))
+    assert result.exit_code == 1 and "made for another file" in result.stderr
+    assert not (tmp_path / "other_anonymized.jpg").exists()
