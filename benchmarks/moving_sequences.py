@@ -26,7 +26,8 @@ reported.
     nice /work/venv/bin/python benchmarks/moving_sequences.py ../shared/data/faces_wider_val
 
 ``--strips DIR`` instead runs the detector and tracker on real clips and saves every third
-frame with the regions drawn (green: detected, red: carried or extended), to look for flicker.
+frame as the tool would publish it (blurred), outlines drawn (green: detected, red: carried or
+extended, with the track id), to look for flicker.
 """
 
 from __future__ import annotations
@@ -36,12 +37,14 @@ import json
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from anonymize.config import Settings
+from anonymize.obscure import obscure
 from anonymize.track import Tracker, TrackerConfig, is_scene_cut
 from anonymize.types import Box, Detection, Region
 
@@ -364,9 +367,11 @@ def save_strips(
         tiles = []
         scale = 480 / w
         for i in range(0, len(frames), step):
-            tile = cv2.resize(frames[i], None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-            for r in regions[i]:
-                b = r.box.padded(padding).clipped(w, h).scaled(scale)
+            padded = [replace(r, box=r.box.padded(padding).clipped(w, h)) for r in regions[i]]
+            shown = obscure(frames[i], padded, Settings(padding=padding))
+            tile = cv2.resize(shown, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+            for r in padded:
+                b = r.box.scaled(scale)
                 colour = (0, 220, 0) if r.detected else (0, 0, 255)
                 cv2.rectangle(tile, (int(b.x1), int(b.y1)), (int(b.x2), int(b.y2)), colour, 1)
                 cv2.putText(
