@@ -44,6 +44,8 @@ def open_container(path: Path) -> Iterator[av.container.InputContainer]:
     """Open ``path`` for demuxing, turning FFmpeg's refusals into MediaError."""
     try:
         container = av.open(str(path), mode="r")
+    except EOFError:
+        raise MediaError("the file ends before its header does (truncated?)") from None
     except av.FFmpegError as err:
         raise MediaError(f"not a readable video ({_reason(err)})") from None
     try:
@@ -87,6 +89,7 @@ def _check_file(path: Path) -> None:
 def _probe_video(path: Path) -> MediaInfo:
     with open_container(path) as container:
         stream = video_stream(container)
+        _check_complete(container, path.stat().st_size)
         first = _first_frame(container, stream)
         if first.width <= 0 or first.height <= 0:
             raise MediaError("the video has zero width or height")
@@ -112,6 +115,18 @@ def _probe_video(path: Path) -> MediaInfo:
             time_base=time_base,
             codec=stream.codec_context.name,
         )
+
+
+def _check_complete(container: av.container.InputContainer, size: int) -> None:
+    """Refuse a file whose index points past its end (a cut-off download or copy).
+
+    MP4 demuxers stop quietly at the cut, so without this a truncated file would be
+    processed into a shorter output that looks finished.
+    """
+    for stream in container.streams:
+        end = max((entry.pos + entry.size for entry in stream.index_entries), default=0)
+        if end > size:
+            raise MediaError(f"the file is truncated ({end - size} bytes of media data missing)")
 
 
 def _first_frame(container: av.container.InputContainer, stream: av.VideoStream) -> av.VideoFrame:

@@ -193,6 +193,8 @@ class VideoWriter:
         try:
             self._out.start_encoding()
         except av.FFmpegError as err:
+            if self._audio_map:
+                raise _audio_refused(self._suffix, self._audio_source) from None
             raise MediaError(
                 f"cannot write this video as {self._suffix} ({_reason(err)})"
             ) from None
@@ -222,11 +224,11 @@ class VideoWriter:
         for stream in inputs:
             name = stream.codec_context.name if stream.codec_context else "unknown"
             if allowed is not None and name not in allowed:
-                raise MediaError(
-                    f"{self._suffix} files cannot carry {name} audio; choose another output "
-                    "format or drop the audio (--audio drop)"
-                )
-            out = self._out.add_stream_from_template(stream)
+                raise _audio_refused(self._suffix, self._audio_source)
+            try:
+                out = self._out.add_stream_from_template(stream)
+            except ValueError:  # PyAV's "format does not support codec"
+                raise _audio_refused(self._suffix, self._audio_source) from None
             language = stream.metadata.get("language")
             out.metadata.clear()
             if language:
@@ -292,6 +294,14 @@ class VideoWriter:
             with contextlib.suppress(Exception):
                 self._audio_source.close()
             self._audio_source = None
+
+
+def _audio_refused(suffix: str, source: av.container.InputContainer) -> MediaError:
+    names = ", ".join(sorted({s.codec_context.name for s in source.streams.audio}))
+    return MediaError(
+        f"{suffix} files cannot carry this video's {names} audio; choose another output "
+        "format or drop the audio (--audio drop)"
+    )
 
 
 def _codec_for(suffix: str, source: MediaInfo, settings: Settings) -> tuple[str, str, dict]:
