@@ -1,0 +1,103 @@
+"""The pipeline fails closed: a frame it cannot analyse is never written readable."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from anonymize.api import AnalysisError, Anonymizer
+from anonymize.config import Settings
+from anonymize.types import Box, Detection
+
+_W, _H, _N = 96, 64, 12
+
+
+def _clip(path: Path) -> Path:
+    rng = np.random.default_rng(1)
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=10, options={"crf": "10"})
+        stream.width, stream.height, stream.pix_fmt = _W, _H, "yuv420p"
+        for index in range(_N):
+            coarse = rng.integers(0, 256, (_H // 8, _W // 8, 3), dtype=np.uint8)
+            image = np.repeat(np.repeat(coarse, 8, axis=0), 8, axis=1)  # survives re-encoding
+            frame = av.VideoFrame.from_ndarray(image, format="bgr24")
+            frame.pts, frame.time_base = index, Fraction(1, 10)
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return path
+
+
+def _frames(path: Path) -> list[np.ndarray]:
+    with av.open(str(path)) as container:
+        return [f.to_ndarray(format="bgr24") for f in container.decode(video=0)]
+
+
+class _Fake:
+    """A detector that finds one face at a fixed place and breaks on chosen frames."""
+
+    name = "fake"
+    labels = ("face",)
+
+    def __init__(self, broken: set[int] = frozenset()):
+        self.broken, self.calls = broken, 0
+
+    def detect(self, frame: np.ndarray) -> list[Detection]:
+        index, self.calls = self.calls, self.calls + 1
+        if index in self.broken:
+            raise RuntimeError("model exploded")
+        return [Detection(Box(10, 10, 30, 30), 0.9, "face", "fake")]
+
+
+def test_a_frame_that_cannot_be_analysed_fails_the_file(tmp_path):
+    src = _clip(tmp_path / "in.mp4")
+    anonymizer = Anonymizer(Settings(), detectors=[_Fake(broken={5})])
+    with pytest.raises(AnalysisError, match="frame 5 could not be analysed: model exploded"):
+        anonymizer.anonymize_file(src, tmp_path / "out.mp4")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
+
+
+def test_on_error_obscure_frame_covers_that_frame_whole(tmp_path):
+    src = _clip(tmp_path / "in.mp4")
+    settings = Settings(on_error="obscure-frame")
+    regions = Anonymizer(settings, detectors=[_Fake(broken={5})]).anonymize_file(
+        src, tmp_path / "out.mp4"
+    )
+    assert "frame" in [r.label for r in regions.frames[5]]
+    original, result = _frames(src), _frames(tmp_path / "out.mp4")
+    changed = np.abs(original[5].astype(int) - result[5].astype(int)).max(axis=2) > 40
+    assert changed.mean() > 0.8
+    untouched = np.abs(original[0].astype(int) - result[0].astype(int)).max(axis=2)[40:, 50:]
+    assert np.percentile(untouched, 50) < 20  # away from the face, frame 0 is only re-encoded
+
+
+def test_every_frame_has_its_padded_face_and_nothing_is_buffered_across_files(tmp_path):
+    src = _clip(tmp_path / "in.mp4")
+    regions = Anonymizer(Settings(padding=0.5), detectors=[_Fake()]).detect(src)
+    assert sorted(regions.frames) == list(range(_N))
+    for frame_regions in regions.frames.values():
+        assert any(r.box == Box(0, 0, 40, 40) for r in frame_regions)
+
+
+def test_the_output_never_overwrites_the_input(tmp_path):
+    src = _clip(tmp_path / "in.mp4")
+    before = src.read_bytes()
+    with pytest.raises(AnalysisError, match="overwrite the input"):
+        Anonymizer(Settings(), detectors=[_Fake()]).anonymize_file(src, src)
+    assert src.read_bytes() == before
+
+
+def test_an_interrupted_render_leaves_no_output(tmp_path, monkeypatch):
+    src = _clip(tmp_path / "in.mp4")
+    anonymizer = Anonymizer(Settings(), detectors=[_Fake()])
+    regions = anonymizer.detect(src)
+
+    def interrupt(done: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        anonymizer.render(src, tmp_path / "out.mp4", regions, progress=interrupt)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
