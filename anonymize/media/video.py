@@ -106,7 +106,11 @@ class VideoWriter:
         if self.path.exists() and self.path.samefile(source.path):
             raise MediaError("refusing to overwrite the input")
         self._suffix = suffix
-        self._time_base = source.time_base or Fraction(1, 1000)
+        self._source_time_base = source.time_base or Fraction(1, 1000)
+        self._time_base = self._source_time_base
+        if suffix == ".avi":
+            # AVI has one frame slot per 1/fps and no reordering: timestamps become slots.
+            self._time_base = 1 / Fraction(source.fps or 25).limit_denominator(1001)
         self._step = _frame_step(source, self._time_base)
         self._matrix = "itu709" if source.height >= 720 else "itu601"
         self._last_pts: int | None = None
@@ -143,7 +147,10 @@ class VideoWriter:
         expected = (self._source.height, self._source.width, 3)
         if image.shape != expected or image.dtype != np.uint8:
             raise MediaError(f"frame {frame.index} has shape {image.shape}, expected {expected}")
-        pts = frame.pts if frame.pts is not None else _next_pts(self._last_pts, self._step)
+        if frame.pts is None:
+            pts = _next_pts(self._last_pts, self._step)
+        else:
+            pts = round(frame.pts * self._source_time_base / self._time_base)
         if self._last_pts is not None and pts <= self._last_pts:
             # Encoders refuse repeated timestamps; a damaged input can carry them.
             pts = self._last_pts + 1
@@ -326,7 +333,10 @@ def _codec_for(suffix: str, source: MediaInfo, settings: Settings) -> tuple[str,
                 "row-mt": "1",
             },
         )
-    return "libx264", pix_fmt, {"crf": str(settings.quality), "preset": "veryfast"}
+    options = {"crf": str(settings.quality), "preset": "veryfast"}
+    if suffix == ".avi":
+        options["bf"] = "0"  # AVI stores no presentation order, so no B-frames
+    return "libx264", pix_fmt, options
 
 
 def _decode(
