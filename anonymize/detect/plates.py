@@ -7,9 +7,11 @@ file. :mod:`._yolo_checkpoint` takes the weights out of the pickle without torch
 
 The frame is letterboxed to a fixed long side (a multiple of 32, so 16:9 frames keep their
 shape and cost less), every anchor above the score threshold is decoded, and overlapping
-boxes are merged by NMS. The model was trained at 640, where it finds the most plates; the
-"high" sensitivity adds a pass at 1280 for plates too small at 640 (low-resolution video) and
-lowers the threshold. Thresholds lean to recall: an extra box on a bumper costs little,
+boxes are merged by NMS. The model was trained at 640, where it finds the most plates.
+The "high" sensitivity lowers the threshold and adds the PP-OCRv4 text detector
+(:mod:`._plate_text`, from the ``rapidocr-onnxruntime`` wheel, also installed with
+``--no-deps``), which finds the plates YOLO misses among heavy lettering at about three times
+the cost. Thresholds lean to recall: an extra box on a bumper costs little,
 a readable plate is a leak.
 """
 
@@ -24,30 +26,37 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from anonymize.detect._plate_text import find_text_plates
 from anonymize.detect._yolo_checkpoint import read_checkpoint
 from anonymize.detect._yolo_onnx import INPUT_NAME, build_onnx
 from anonymize.types import Box, Detection
 
-__all__ = ["PlateDetector", "model_path"]
+__all__ = ["TEXT_SOURCE", "PlateDetector", "model_path"]
 
 _STRIDES = (8, 16, 32)
 _REG_MAX = 16
 _PAD_VALUE = 114  # grey the model saw around letterboxed training images
+# A flat grey frame reads as one frame-sized plate at scores up to 0.3; a real plate that
+# close to the camera scores above 0.9. Boxes over this share of the frame need this score.
+_LARGE_SHARE, _LARGE_MIN_SCORE = 0.25, 0.5
+TEXT_SOURCE = "pp-ocrv4-text"  # Detection.source of boxes found by the text detector
 
 
 @dataclass(frozen=True)
 class _Profile:
-    """What one sensitivity costs and finds: input long sides (one pass each), threshold."""
+    """What one sensitivity costs and finds: YOLO input long sides (one pass each), its
+    score threshold, and whether plate-shaped text boxes are added."""
 
     sizes: tuple[int, ...]
     threshold: float
+    text: bool = False
     nms_iou: float = 0.5
 
 
 # Measured with benchmarks/eval_plates.py on ../shared/data/plates_openalpr_us.
 _PROFILES = {
     "standard": _Profile(sizes=(640,), threshold=0.15),
-    "high": _Profile(sizes=(640, 1280), threshold=0.02),
+    "high": _Profile(sizes=(640,), threshold=0.05, text=True),
 }
 _SESSION_LOCK = threading.Lock()
 
@@ -140,8 +149,9 @@ class PlateDetector:
         *,
         sizes: tuple[int, ...] | None = None,
         threshold: float | None = None,
+        text: bool | None = None,
     ) -> None:
-        """``sizes`` and ``threshold`` override the sensitivity's profile (for benchmarks)."""
+        """``sizes``, ``threshold`` and ``text`` override the sensitivity's profile."""
         if sensitivity not in _PROFILES:
             raise ValueError(f"sensitivity must be one of {sorted(_PROFILES)}, not {sensitivity!r}")
         if sizes is not None and (not sizes or any(s < 32 or s % 32 for s in sizes)):
@@ -151,6 +161,7 @@ class PlateDetector:
         self.profile = _Profile(
             sizes=profile.sizes if sizes is None else tuple(sizes),
             threshold=profile.threshold if threshold is None else threshold,
+            text=profile.text if text is None else text,
             nms_iou=profile.nms_iou,
         )
 
@@ -160,11 +171,12 @@ class PlateDetector:
                 f"expected an H x W x 3 uint8 BGR frame, got {frame.shape} {frame.dtype}"
             )
         p = self.profile
+        h, w = frame.shape[:2]
         with _SESSION_LOCK:
             session = _session()
         # NMS within each pass only: where passes disagree on a plate's extent, both boxes
         # are kept and their union is obscured.
-        found = []
+        found: list[tuple[np.ndarray, np.ndarray, str]] = []
         for size in p.sizes:
             blob, scale = _letterbox(frame, size)
             raw = session.run(None, {INPUT_NAME: blob})[0][0]
@@ -172,16 +184,14 @@ class PlateDetector:
             xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
             kept = cv2.dnn.NMSBoxes(xywh.tolist(), scores.tolist(), p.threshold, p.nms_iou)
             kept = np.asarray(kept, dtype=int).ravel()
-            found.append((boxes[kept] / scale, scores[kept]))
-        boxes = np.concatenate([b for b, _ in found])
-        scores = np.concatenate([s for _, s in found])
-        h, w = frame.shape[:2]
+            boxes, scores = boxes[kept] / scale, scores[kept]
+            share = np.prod(boxes[:, 2:] - boxes[:, :2], axis=1) / (h * w)
+            plausible = (share <= _LARGE_SHARE) | (scores >= _LARGE_MIN_SCORE)
+            found.append((boxes[plausible], scores[plausible], self.name))
+        if p.text:
+            found.append((*find_text_plates(frame), TEXT_SOURCE))
         return [
-            Detection(
-                Box(*boxes[i].tolist()).clipped(w, h),
-                float(scores[i]),
-                "plate",
-                self.name,
-            )
-            for i in range(len(scores))
+            Detection(Box(*box.tolist()).clipped(w, h), float(score), "plate", source)
+            for boxes, scores, source in found
+            for box, score in zip(boxes, scores, strict=True)
         ]
