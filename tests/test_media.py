@@ -6,7 +6,9 @@ the CLI can plant a tag or stream), so each test controls exactly what goes in.
 
 from __future__ import annotations
 
+import io
 import json
+import struct
 import subprocess
 import zlib
 from dataclasses import replace
@@ -479,6 +481,33 @@ def test_keep_metadata_keeps_exif_but_not_orientation(tmp_path: Path, samples_di
         assert exif.get_ifd(0x8825)[1] == "N"
         assert exif.get(0x0112, 1) == 1  # pixels are already upright
     assert read_image(dst).shape == (1280, 960, 3)
+
+
+def _exif_with_thumbnail(make: bytes, thumbnail: bytes) -> bytes:
+    """A big-endian EXIF block: IFD0 {Make} -> IFD1 {the embedded JPEG thumbnail}."""
+    make += b"\0"
+    make_at, ifd1_at = 8 + 18, 8 + 18 + len(make)
+    thumbnail_at = ifd1_at + 30
+    ifd0 = struct.pack(">HHHIII", 1, 0x010F, 2, len(make), make_at, ifd1_at)
+    ifd1 = struct.pack(
+        ">HHHIIHHIII", 2, 0x0201, 4, 1, thumbnail_at, 0x0202, 4, 1, len(thumbnail), 0
+    )
+    return b"Exif\0\0MM\0*" + struct.pack(">I", 8) + ifd0 + make + ifd1 + thumbnail
+
+
+def test_exif_thumbnail_never_survives(tmp_path: Path) -> None:
+    # The thumbnail is a small copy of the original photo, faces unobscured.
+    buffer = io.BytesIO()
+    Image.new("RGB", (16, 16), (255, 0, 0)).save(buffer, "JPEG")
+    src = tmp_path / "camera.jpg"
+    exif = _exif_with_thumbnail(b"LeakyCam", buffer.getvalue())
+    Image.new("RGB", (64, 64), (0, 0, 255)).save(src, "JPEG", exif=exif)
+    assert src.read_bytes().count(b"\xff\xd8") == 2  # the photo and its thumbnail
+    for keep in (False, True):
+        dst = tmp_path / f"out_{keep}.jpg"
+        write_image(dst, read_image(src), src, replace(SETTINGS, keep_metadata=keep))
+        assert dst.read_bytes().count(b"\xff\xd8") == 1
+        assert (b"LeakyCam" in dst.read_bytes()) is keep
 
 
 def test_colour_profile_is_not_written(tmp_path: Path) -> None:
