@@ -207,6 +207,17 @@ def test_avi_keeps_frames_in_order(tmp_path: Path, small_clip: Path) -> None:
     ]
 
 
+def test_reader_runs_twice_and_closes_an_unfinished_pass(small_clip: Path) -> None:
+    with VideoReader(small_clip) as reader:
+        first = [f.index for f in reader]
+        second = [round(f.time * 1000) for f in reader]
+        unfinished = iter(reader)
+        next(unfinished)
+    assert first == list(range(50)) and second == list(range(0, 2000, 40))
+    with pytest.raises(StopIteration):
+        next(unfinished)  # the with block closed it (and its file)
+
+
 def test_odd_sizes_keep_their_resolution(tmp_path: Path) -> None:
     src = tmp_path / "odd.mp4"
     _make_clip(src, list(range(0, 400, 40)), size=(33, 17), pix_fmt="yuv444p")

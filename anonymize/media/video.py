@@ -11,7 +11,8 @@ display rotation (frames are written upright instead).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import weakref
+from collections.abc import Generator, Iterator
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
@@ -57,6 +58,7 @@ class VideoReader:
         self.info = probe(self.path)
         if self.info.kind != "video":
             raise MediaError("not a video")
+        self._passes: weakref.WeakSet[Generator[Frame, None, None]] = weakref.WeakSet()
 
     def __enter__(self) -> VideoReader:
         return self
@@ -65,9 +67,16 @@ class VideoReader:
         self.close()
 
     def close(self) -> None:
-        """Nothing stays open between iterations; kept so the reader is a context manager."""
+        """Stop any pass still running (a consumer that broke out early) and free its file."""
+        for frames in list(self._passes):
+            frames.close()
 
     def __iter__(self) -> Iterator[Frame]:
+        frames = self._frames()
+        self._passes.add(frames)
+        return frames
+
+    def _frames(self) -> Generator[Frame, None, None]:
         with open_container(self.path) as container:
             stream = video_stream(container)
             stream.thread_type = "AUTO"
@@ -225,7 +234,10 @@ class VideoWriter:
         return stream
 
     def _add_audio_streams(self) -> None:
-        self._audio_source = av.open(str(self._source.path), mode="r")
+        try:
+            self._audio_source = av.open(str(self._source.path), mode="r")
+        except av.FFmpegError as err:
+            raise MediaError(f"the audio cannot be read ({_reason(err)})") from None
         inputs = list(self._audio_source.streams.audio)
         allowed = _AUDIO_CODECS.get(self._suffix)
         for stream in inputs:
