@@ -646,6 +646,14 @@ def test_images_of_zero_or_huge_size(tmp_path: Path) -> None:
     with pytest.raises(MediaError, match="too large"):
         read_image(huge)
 
+    gif = tmp_path / "huge.gif"  # an animated image goes the video way; same refusal
+    _make_clip(gif, [0, 10], time_base=Fraction(1, 100), codec="gif", pix_fmt="rgb8")
+    data = bytearray(gif.read_bytes())
+    data[6:10] = struct.pack("<HH", 12_000, 12_000)  # logical screen 144 megapixels
+    gif.write_bytes(bytes(data))
+    with pytest.raises(MediaError, match="too large"):
+        probe(gif)
+
 
 def test_writer_refuses_to_overwrite_its_input(samples_dir: Path) -> None:
     src = samples_dir / "street.mp4"

@@ -90,11 +90,12 @@ def _probe_video(path: Path) -> MediaInfo:
     with open_container(path) as container:
         stream = video_stream(container)
         _check_complete(container, path.stat().st_size)
+        # Checked on the header first so a crafted size is refused before any allocation.
+        _check_size(stream.codec_context.width, stream.codec_context.height)
         first = _first_frame(container, stream)
         if first.width <= 0 or first.height <= 0:
             raise MediaError("the video has zero width or height")
-        if first.width * first.height > MAX_IMAGE_PIXELS:
-            raise MediaError(f"video frames too large ({first.width}x{first.height})")
+        _check_size(first.width, first.height)
         rotation = clockwise_rotation(first)
         width, height = first.width, first.height
         if rotation in (90, 270):
@@ -114,6 +115,14 @@ def _probe_video(path: Path) -> MediaInfo:
             container=container.format.name,
             time_base=time_base,
             codec=stream.codec_context.name,
+        )
+
+
+def _check_size(width: int, height: int) -> None:
+    if width * height > MAX_IMAGE_PIXELS:
+        raise MediaError(
+            f"video frames too large ({width}x{height}, over "
+            f"{MAX_IMAGE_PIXELS // 1_000_000} megapixels)"
         )
 
 
