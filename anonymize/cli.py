@@ -376,3 +376,39 @@ def _error(src: Path, err: object) -> None:
 def _fail(src: Path, err: object) -> None:
     _error(src, err)
     sys.exit(1)
+
+
+@main.command("review")
+@click.argument("src", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    help="Port on 127.0.0.1 [default: any free port].",
+)
+@click.option("--no-browser", is_flag=True, help="Print the page's address without opening it.")
+@_settings_options
+def review(src: Path, port: int, no_browser: bool, **settings_kw) -> None:
+    """Check, correct and render SRC in a local page (detects first if SRC.regions.json is
+    missing). Edits are saved to the regions file as you make them; Ctrl+C stops."""
+    from anonymize.review import ReviewError, serve
+
+    bar = tqdm(unit="frame", desc=f"detecting in {src.name}", leave=False, delay=1)
+
+    def announce(url: str) -> None:
+        bar.close()
+        click.echo(f"review page (this address is the only way in): {url}", err=True)
+        click.echo("press Ctrl+C to stop", err=True)
+
+    try:
+        serve(
+            src,
+            _settings(**settings_kw),
+            port=port,
+            open_browser=not no_browser,
+            announce=announce,
+            progress=bar.update,
+        )
+    except (*_FAILURES, ReviewError) as err:
+        bar.close()
+        _fail(src, err)

@@ -102,6 +102,7 @@ ROUTES = [
     "/",
     "/static/review.js",
     "/static/review.css",
+    "/static/icon.svg",
     "/api/info",
     "/api/regions",
     "/api/status",

@@ -41,6 +41,7 @@ _MAX_BODY = 1 << 20
 _STATIC = {  # route -> (packaged file, content type); the only files the server can send
     "/static/review.js": ("review.js", "text/javascript; charset=utf-8"),
     "/static/review.css": ("review.css", "text/css; charset=utf-8"),
+    "/static/icon.svg": ("icon.svg", "image/svg+xml"),
 }
 _SECURITY_HEADERS = {
     "Content-Security-Policy": (
