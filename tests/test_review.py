@@ -11,12 +11,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
+import subprocess
+import sys
+import urllib.request
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from test_review_security import _FixedDetector, make_clip
+from test_review_security import FixedDetector, make_clip
 
 from anonymize import regions
 from anonymize.api import Anonymizer, report_path
@@ -203,7 +207,7 @@ def _detail(image: np.ndarray) -> float:
 @pytest.fixture
 def clip_session(tmp_path: Path):
     clip = make_clip(tmp_path / "clip.mp4")
-    session = ReviewSession(clip, Settings(), Anonymizer(Settings(), detectors=[_FixedDetector()]))
+    session = ReviewSession(clip, Settings(), Anonymizer(Settings(), detectors=[FixedDetector()]))
     yield session
     session.close()
 
@@ -311,7 +315,7 @@ def test_bad_edits_are_refused_and_change_nothing(clip_session, edit, message) -
 def test_a_regions_file_for_another_file_is_refused(tmp_path: Path) -> None:
     first = make_clip(tmp_path / "a.mp4")
     second = make_clip(tmp_path / "b.mp4", frames=5)
-    anonymizer = Anonymizer(Settings(), detectors=[_FixedDetector()])
+    anonymizer = Anonymizer(Settings(), detectors=[FixedDetector()])
     ReviewSession(first, Settings(), anonymizer).close()
     shutil.copyfile(tmp_path / "a.mp4.regions.json", tmp_path / "b.mp4.regions.json")
     with pytest.raises(ReviewError, match="made for another file"):
@@ -333,3 +337,42 @@ def test_render_writes_beside_the_input_and_asks_before_replacing(clip_session) 
     clip_session.start_render(overwrite=True)
     assert clip_session.wait_render(60).state == "done"
     assert regions.load(report_path(output)).tracks[0].keep is True
+
+
+def test_a_photo_is_reviewed_upright_and_rendered(samples_dir: Path, tmp_path: Path) -> None:
+    src = tmp_path / "portrait.jpg"
+    shutil.copyfile(samples_dir / "portrait.jpg", src)
+    session = ReviewSession(src, Settings(), Anonymizer(Settings(), detectors=[FixedDetector()]))
+    try:
+        frame = cv2.imdecode(np.frombuffer(session.frame_jpeg(0), np.uint8), cv2.IMREAD_COLOR)
+        assert frame.shape == (1280, 960, 3)  # stored sideways, shown upright
+        assert session.info()["times"] == [0.0]
+        session.start_render()
+        assert session.wait_render(60).state == "done"
+    finally:
+        session.close()
+    assert (tmp_path / "portrait_anonymized.jpg").exists()
+
+
+def test_the_review_command_serves_until_interrupted(tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "clip.mp4")
+    # The regions file exists, so the command loads it and runs no detector.
+    ReviewSession(clip, Settings(), Anonymizer(Settings(), detectors=[FixedDetector()])).close()
+    command = [sys.executable, "-c", "from anonymize.cli import main; main()", "review"]
+    process = subprocess.Popen(
+        [*command, str(clip), "--no-browser"], stderr=subprocess.PIPE, text=True
+    )
+    try:
+        line = ""
+        while "http://" not in line:
+            line = process.stderr.readline()
+            assert line, "the command ended without printing the page's address"
+        url = line[line.index("http://") :].strip()
+        assert url.startswith("http://127.0.0.1:") and "token=" in url
+        with urllib.request.urlopen(url, timeout=10) as response:
+            assert b"review.js" in response.read()
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=20) == 0
+    finally:
+        process.kill()
+        process.wait()

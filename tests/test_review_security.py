@@ -22,7 +22,7 @@ from anonymize.types import Box, Detection
 WIDTH, HEIGHT, FRAMES = 96, 64, 6
 
 
-class _FixedDetector:
+class FixedDetector:
     """Finds one 'face' in the same place in every frame: enough to make a track."""
 
     name = "fixed"
@@ -49,7 +49,7 @@ def make_clip(path: Path, frames: int = FRAMES) -> Path:
 
 def open_session(tmp_path: Path) -> ReviewSession:
     clip = make_clip(tmp_path / "clip.mp4")
-    return ReviewSession(clip, Settings(), Anonymizer(Settings(), detectors=[_FixedDetector()]))
+    return ReviewSession(clip, Settings(), Anonymizer(Settings(), detectors=[FixedDetector()]))
 
 
 @pytest.fixture(scope="module")
