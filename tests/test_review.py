@@ -25,9 +25,10 @@ from test_review_security import FixedDetector, make_clip
 from anonymize import regions
 from anonymize.api import Anonymizer, report_path
 from anonymize.config import Settings
-from anonymize.media import VideoReader
+from anonymize.media import VideoReader, probe
 from anonymize.regions import FileInfo, RegionsFile
 from anonymize.review import OutputExists, ReviewError, ReviewServer, ReviewSession
+from anonymize.review.frames import FrameSource
 from anonymize.types import Box, Region
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -226,6 +227,20 @@ def test_frames_are_the_readers_frames_in_any_order(clip_session) -> None:
         assert np.array_equal(clip_session.frames.image(index), reference[index])
     with pytest.raises(KeyError):
         clip_session.frame_jpeg(len(reference))
+
+
+def test_frames_seek_across_keyframes_and_reordered_frames(tmp_path: Path) -> None:
+    # Keyframes every 7 frames and B-frames: seeks land before the target, display order
+    # differs from decode order.
+    clip = make_clip(tmp_path / "gop.mp4", frames=40, options={"g": "7", "bf": "2"})
+    reference = [f.image for f in VideoReader(clip)]
+    source = FrameSource(clip, probe(clip))
+    try:
+        assert len(source) == 40
+        for index in (30, 8, 9, 39, 0, 21, 20, 22, 13, 6, 7, 35, 1):
+            assert np.array_equal(source.image(index), reference[index]), index
+    finally:
+        source.close()
 
 
 def test_frame_preview_obscures_what_render_will(clip_session) -> None:

@@ -32,14 +32,16 @@ class FixedDetector:
         return [Detection(Box(20, 10, 50, 40), 0.9, "face", self.name)]
 
 
-def make_clip(path: Path, frames: int = FRAMES) -> Path:
+def make_clip(path: Path, frames: int = FRAMES, options: dict | None = None) -> Path:
     """A tiny H.264 clip whose frames differ, so a wrong frame is visible in the pixels."""
     with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=10, options={"crf": "10", "preset": "ultrafast"})
+        options = {"crf": "10", "preset": "ultrafast", **(options or {})}
+        stream = out.add_stream("libx264", rate=10, options=options)
         stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
         for index in range(frames):
-            image = np.full((HEIGHT, WIDTH, 3), 40 + 30 * index, np.uint8)
-            image[:, : 8 * (index + 1)] = 230
+            image = np.full((HEIGHT, WIDTH, 3), 40 + 30 * (index % 6), np.uint8)
+            image[:, : 8 * (index % 12 + 1)] = 230
+            image[index % HEIGHT, :] = 0  # every frame differs, however many there are
             frame = av.VideoFrame.from_ndarray(image, format="bgr24")
             frame.pts, frame.time_base = index, Fraction(1, 10)
             out.mux(stream.encode(frame))

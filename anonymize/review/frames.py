@@ -70,6 +70,13 @@ class FrameSource:
             return image
 
     def _video(self, index: int) -> np.ndarray:
+        try:
+            return self._decode_to(index)
+        except av.FFmpegError as err:
+            self._close_decoder()
+            raise MediaError(f"frame {index} could not be decoded ({err.strerror})") from None
+
+    def _decode_to(self, index: int) -> np.ndarray:
         ahead = self._decoded is not None and self._next_index <= index < (
             self._next_index + _STEP_AHEAD
         )

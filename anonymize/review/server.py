@@ -32,6 +32,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from anonymize.api import Anonymizer, Progress
 from anonymize.config import Settings
+from anonymize.media import MediaError
 from anonymize.review.session import OutputExists, ReviewError, ReviewSession
 
 __all__ = ["HOST", "ReviewServer", "serve"]
@@ -155,6 +156,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json({"error": str(err)}, HTTPStatus.BAD_REQUEST)
         except KeyError:
             self._send_json({"error": "not found"}, HTTPStatus.NOT_FOUND)
+        except MediaError as err:
+            self._send_json({"error": str(err)}, HTTPStatus.INTERNAL_SERVER_ERROR)
         except Exception as err:  # the page shows the cause; the server keeps running
             message = f"internal error: {type(err).__name__}: {err}"
             self._send_json({"error": message}, HTTPStatus.INTERNAL_SERVER_ERROR)

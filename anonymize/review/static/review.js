@@ -260,6 +260,7 @@ function renderTracks() {
     const revealed = state.reveal.has(track.id);
     const thumb = element("img", {
       className: "thumb",
+      loading: "lazy",
       alt: `${track.label} ${track.id}${revealed ? "" : " (blurred)"}`,
       src: url(`/api/thumb/${track.id}.jpg`, revealed ? { reveal: "1" } : {}),
     });
