@@ -391,3 +391,13 @@ def test_the_review_command_serves_until_interrupted(tmp_path: Path) -> None:
     finally:
         process.kill()
         process.wait()
+
+
+def test_closing_stops_a_render_and_leaves_no_partial_file(tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "clip.mp4", frames=30)
+    session = ReviewSession(clip, Settings(), Anonymizer(Settings(), detectors=[FixedDetector()]))
+    session.start_render()
+    session.close()  # what Ctrl+C on the command does
+    status = session.status()
+    assert status.state == "failed" and "stopped" in status.message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "clip.mp4.regions.json"]

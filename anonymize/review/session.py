@@ -88,6 +88,7 @@ class ReviewSession:
         self._lock = threading.RLock()
         self._status = RenderStatus("idle")
         self._render_thread: threading.Thread | None = None
+        self._cancel = threading.Event()
         info = media.probe(self.src)
         self.regions = self._load_or_detect(anonymizer or Anonymizer(settings), progress)
         self.frames = FrameSource(self.src, info)
@@ -114,6 +115,10 @@ class ReviewSession:
         return detected
 
     def close(self) -> None:
+        """Stop a running render (its partial output is removed) and release the file."""
+        self._cancel.set()
+        if self._render_thread is not None:
+            self._render_thread.join()
         self.frames.close()
 
     # -- what the page shows ------------------------------------------------------------
@@ -124,7 +129,6 @@ class ReviewSession:
             "name": self.src.name,
             "regions_file": self.regions_path.name,
             "output": self.output_path.name,
-            "output_exists": self.output_path.exists(),
             "times": [round(t, 6) for t in self.frames.times],
             "labels": list(MANUAL_LABELS),
         }
@@ -166,17 +170,19 @@ class ReviewSession:
         return _jpeg(crop)
 
     def _thumbnail_source(self, track: int) -> tuple[int, Box]:
+        """The frame and box showing ``track`` best: its largest detected box (a carried
+        box is a guess, so it only counts when the track has no detected one)."""
         with self._lock:
-            best: tuple[float, int, Box] | None = None
-            for index, found in self.regions.frames.items():
-                for region in found:
-                    if region.track == track:
-                        key = (region.box.area * (2 if region.detected else 1), -index, region.box)
-                        if best is None or key[:2] > best[:2]:
-                            best = key
-        if best is None:
+            seen = [
+                ((region.detected, region.box.area, -index), index, region.box)
+                for index, found in self.regions.frames.items()
+                for region in found
+                if region.track == track
+            ]
+        if not seen:
             raise KeyError(track)
-        return -best[1], best[2]
+        _, index, box = max(seen, key=lambda item: item[0])
+        return index, box
 
     def _image(self, index: int) -> np.ndarray:
         try:
@@ -301,6 +307,8 @@ class ReviewSession:
         try:
             done = renderer.render(self.src, self.output_path, snapshot, self._progress)
             regions.save(done, report_path(self.output_path))
+        except _Cancelled:
+            self._finish("failed", "the render was stopped; nothing was written")
         except (media.MediaError, AnalysisError, RegionsError, OSError) as err:
             self._finish("failed", " ".join(str(err).split()))
         except Exception as err:  # a bug ends as a failed render on the page, not a dead thread
@@ -309,12 +317,18 @@ class ReviewSession:
             self._finish("done", f"wrote {self.output_path.name}")
 
     def _progress(self, frames: int) -> None:
+        if self._cancel.is_set():
+            raise _Cancelled
         with self._lock:
             self._status = replace(self._status, done=self._status.done + frames)
 
     def _finish(self, state: str, message: str) -> None:
         with self._lock:
             self._status = replace(self._status, state=state, message=message)
+
+
+class _Cancelled(Exception):
+    """Raised inside a render to stop it; the writer and atomic output clean up."""
 
 
 def _manual_entry(data: dict, region_id: str) -> dict:
