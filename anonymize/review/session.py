@@ -62,6 +62,8 @@ def output_path(src: Path) -> Path:
 
 @dataclass(frozen=True)
 class RenderStatus:
+    """Where the page's render is: ``done`` of ``total`` frames, and how it ended."""
+
     state: str  # "idle", "running", "done" or "failed"
     done: int = 0
     total: int = 0
