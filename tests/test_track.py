@@ -85,6 +85,16 @@ def test_track_is_extended_before_first_and_after_last_detection() -> None:
         assert _contains(region.box, walk[i].box)
 
 
+def test_lone_detection_gets_only_the_tentative_extension() -> None:
+    frames: list[list[Detection]] = [[] for _ in range(30)]
+    frames[15] = [_det(100, 100)]
+    frames[16] = [_det(300, 100)]  # too far to be the same face: a second lone hit
+    cfg = TrackerConfig(extend_before=5, extend_after=8, confirm_hits=2, tentative_extend=2)
+    out = dict(_run(frames, cfg))
+    covered = sorted({i for i, regions in out.items() for r in regions if r.box.x1 < 200})
+    assert covered == list(range(13, 18))
+
+
 def test_scene_cut_ends_tracks_and_extension_does_not_cross_it() -> None:
     frames: list[list[Detection]] = [[] for _ in range(20)]
     for i in range(8):
