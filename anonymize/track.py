@@ -6,9 +6,10 @@ detections of the same thing across frames and decides, per frame, which regions
 - gaps of up to ``max_gap`` undetected frames are filled by interpolating between the
   detections on either side (the tracker looks ahead, so it knows both ends);
 - a track is covered ``extend_before`` frames before its first detection and ``extend_after``
-  frames after its last one, at positions extrapolated from its motion;
-- boxes grow by recent motion and by how far they are from a real detection; a detection is
-  never shrunk (smoothing only ever adds area);
+  frames after its last one, at positions extrapolated from its motion (a track with a single
+  detection, most often a false alarm, reaches only ``tentative_extend`` frames);
+- predicted boxes grow by the track's recent motion, its shake and their distance from a real
+  detection; a detected box is never shrunk (size smoothing only ever adds area);
 - scene cuts end every track, and nothing is carried or extended across a cut.
 
 Association is a Hungarian assignment (scipy) on IoU and centre distance against a
@@ -160,7 +161,7 @@ class Tracker:
                 cost = self._cost(index, tracks, dets)
                 rows, cols = linear_sum_assignment(cost)
                 for r, c in zip(rows, cols, strict=True):
-                    if np.isfinite(cost[r, c]) and cost[r, c] < _NO_MATCH:
+                    if cost[r, c] < _NO_MATCH:
                         tracks[r].add(index, dets[c])
                         matched.add(c)
             for c, det in enumerate(dets):
@@ -245,10 +246,9 @@ class Tracker:
         sizes = np.stack(track.boxes[lo:hi])
         size = np.maximum(box[2:] - box[:2], np.median(sizes[:, 2:] - sizes[:, :2], axis=0))
         centre = (box[:2] + box[2:]) / 2
-        box = np.concatenate(
+        return np.concatenate(
             [np.minimum(box[:2], centre - size / 2), np.maximum(box[2:], centre + size / 2)]
         )
-        return box
 
     def _make(self, track: _Track, box: np.ndarray, score: float, detected: bool) -> Region | None:
         b = Box(*map(float, box))
