@@ -655,6 +655,23 @@ def test_images_of_zero_or_huge_size(tmp_path: Path) -> None:
         probe(gif)
 
 
+def test_hostile_names_are_only_names(tmp_path: Path, small_clip: Path) -> None:
+    src = tmp_path / '-i concat:x|y "näme"\n?.mp4'
+    src.write_bytes(small_clip.read_bytes())
+    dst = tmp_path / "http:--out 'ü'.mkv"
+    _copy(src, dst)
+    assert len(list(VideoReader(dst))) == 50
+
+
+def test_a_script_posing_as_video_is_refused(tmp_path: Path, small_clip: Path) -> None:
+    # FFmpeg would read this as a concat script pointing at another file beside it.
+    (tmp_path / "other.mp4").write_bytes(small_clip.read_bytes())
+    script = tmp_path / "evil.mp4"
+    script.write_text("ffconcat version 1.0\nfile other.mp4\n")
+    with pytest.raises(MediaError, match="not a readable video"):
+        probe(script)
+
+
 def test_writer_refuses_to_overwrite_its_input(samples_dir: Path) -> None:
     src = samples_dir / "street.mp4"
     with pytest.raises(MediaError, match="overwrite the input"):

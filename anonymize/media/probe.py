@@ -9,6 +9,7 @@ phone records is only visible on decoded frames in this FFmpeg.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -24,7 +25,20 @@ from anonymize.media.info import (
     MediaInfo,
 )
 
-__all__ = ["clockwise_rotation", "open_container", "probe", "video_stream"]
+__all__ = [
+    "clockwise_rotation",
+    "file_url",
+    "open_container",
+    "open_input",
+    "probe",
+    "video_stream",
+]
+
+# The demuxers behind VIDEO_EXTENSIONS (plus MPEG-TS, often mislabelled .mp4), and no others.
+_SAFE_INPUT = {
+    "protocol_whitelist": "file",
+    "format_whitelist": "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,gif,mpegts",
+}
 
 
 def probe(path: Path) -> MediaInfo:
@@ -39,15 +53,29 @@ def probe(path: Path) -> MediaInfo:
     raise MediaError(f"unsupported file type {path.suffix or '(no extension)'!r}")
 
 
-@contextlib.contextmanager
-def open_container(path: Path) -> Iterator[av.container.InputContainer]:
-    """Open ``path`` for demuxing, turning FFmpeg's refusals into MediaError."""
+def file_url(path: Path) -> str:
+    """An explicit local-file URL, so a name like ``concat:a|b`` or ``http:x`` stays a name."""
+    return "file:" + os.path.abspath(path)
+
+
+def open_input(path: Path) -> av.container.InputContainer:
+    """Open ``path`` for demuxing with only local files and our formats' demuxers allowed.
+
+    A crafted file cannot then act as a playlist or concat script that makes FFmpeg read
+    other files or fetch URLs. FFmpeg's refusals become MediaError.
+    """
     try:
-        container = av.open(str(path), mode="r")
+        return av.open(file_url(path), mode="r", options=_SAFE_INPUT)
     except EOFError:
         raise MediaError("the file ends before its header does (truncated?)") from None
     except av.FFmpegError as err:
         raise MediaError(f"not a readable video ({_reason(err)})") from None
+
+
+@contextlib.contextmanager
+def open_container(path: Path) -> Iterator[av.container.InputContainer]:
+    """``open_input`` as a context manager."""
+    container = open_input(path)
     try:
         yield container
     finally:

@@ -24,7 +24,14 @@ from PIL import Image
 
 from anonymize.config import Settings
 from anonymize.media.info import VIDEO_EXTENSIONS, MediaError, MediaInfo
-from anonymize.media.probe import clockwise_rotation, open_container, probe, video_stream
+from anonymize.media.probe import (
+    clockwise_rotation,
+    file_url,
+    open_container,
+    open_input,
+    probe,
+    video_stream,
+)
 from anonymize.types import Frame
 
 __all__ = ["VideoReader", "VideoWriter"]
@@ -195,7 +202,7 @@ class VideoWriter:
     def _open(self) -> None:
         options = {"movflags": "+faststart"} if self._suffix in _FASTSTART else {}
         try:
-            self._out = av.open(str(self.path), mode="w", options=options)
+            self._out = av.open(file_url(self.path), mode="w", options=options)
         except av.FFmpegError as err:
             raise MediaError(f"cannot create the output ({_reason(err)})") from None
         except OSError as err:
@@ -234,10 +241,7 @@ class VideoWriter:
         return stream
 
     def _add_audio_streams(self) -> None:
-        try:
-            self._audio_source = av.open(str(self._source.path), mode="r")
-        except av.FFmpegError as err:
-            raise MediaError(f"the audio cannot be read ({_reason(err)})") from None
+        self._audio_source = open_input(self._source.path)
         inputs = list(self._audio_source.streams.audio)
         allowed = _AUDIO_CODECS.get(self._suffix)
         for stream in inputs:
