@@ -34,7 +34,7 @@ from anonymize.media.probe import (
 )
 from anonymize.types import Frame
 
-__all__ = ["VideoReader", "VideoWriter"]
+__all__ = ["VideoReader", "VideoWriter", "upright_bgr"]
 
 # Audio may run this far ahead of the video in the output; bounds the muxer's buffering.
 _AUDIO_LEAD_SECONDS = Fraction(1, 2)
@@ -97,7 +97,7 @@ class VideoReader:
                 yield Frame(
                     index=index,
                     time=float(pts * time_base),
-                    image=_upright_bgr(decoded),
+                    image=upright_bgr(decoded),
                     pts=pts,
                 )
                 index += 1
@@ -368,7 +368,11 @@ def _decode(
         raise MediaError(f"decoding failed after frame {count} ({_reason(err)})") from None
 
 
-def _upright_bgr(frame: av.VideoFrame) -> np.ndarray:
+def upright_bgr(frame: av.VideoFrame) -> np.ndarray:
+    """A decoded frame as the reader delivers it: display rotation applied, BGR uint8.
+
+    Public so other views of a video (the review page's seeking) show the same pixels.
+    """
     image = frame.reformat(
         format="bgr24",
         interpolation=_TO_RGB,
@@ -379,6 +383,9 @@ def _upright_bgr(frame: av.VideoFrame) -> np.ndarray:
     if turns:
         image = np.ascontiguousarray(np.rot90(image, k=-turns))
     return image
+
+
+_upright_bgr = upright_bgr  # old private name, still imported by review/frames.py
 
 
 def _matrix(colorspace: int, height: int) -> str:
