@@ -143,3 +143,18 @@ def test_high_sensitivity_finds_a_plate_among_lettering():
 def test_high_sensitivity_finds_nothing_on_flat_frames():
     for grey in (0, 90, 255):
         assert PlateDetector("high").detect(np.full((720, 1280, 3), grey, np.uint8)) == []
+
+
+@pytest.mark.skipif(not DATA.is_dir(), reason="needs ../shared/data")
+def test_small_frames_get_an_upscaled_pass(detector):
+    """At SD size this plate is too small for the 640 pass alone; the 1280 pass finds it."""
+    photo = "images/us/wts-lg-000163.jpg"
+    entry = next(e for e in json.loads((DATA / "gt.json").read_text()) if e["image"] == photo)
+    image = cv2.imread(str(DATA / photo))
+    factor = 640 / max(image.shape[:2])
+    small = cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
+    gt = Box.from_xywh(*entry["boxes"][0]).scaled(factor)
+    assert detector.profile.passes(*small.shape[:2]) == (640, 1280)
+    assert detector.profile.passes(1080, 1920) == (640,)
+    cover = max(d.box.padded(0.2).intersection(gt) / gt.area for d in detector.detect(small))
+    assert cover > 0.9

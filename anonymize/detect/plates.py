@@ -50,14 +50,25 @@ class _Profile:
     sizes: tuple[int, ...]
     threshold: float
     text: bool = False
+    small_frame_sizes: tuple[int, ...] = ()
     nms_iou: float = 0.5
+
+    def passes(self, height: int, width: int) -> tuple[int, ...]:
+        """Input sizes to run on a frame of this size."""
+        small = max(height, width) <= _SMALL_FRAME
+        return self.sizes + tuple(
+            s for s in self.small_frame_sizes if small and s not in self.sizes
+        )
 
 
 # Measured with benchmarks/eval_plates.py on ../shared/data/plates_openalpr_us.
 _PROFILES = {
-    "standard": _Profile(sizes=(640,), threshold=0.15),
-    "high": _Profile(sizes=(640,), threshold=0.05, text=True),
+    "standard": _Profile(sizes=(640,), threshold=0.15, small_frame_sizes=(1280,)),
+    "high": _Profile(sizes=(640, 1280), threshold=0.05, text=True),
 }
+# Plates under about 40 px in the model input are often missed: in frames this small (SD
+# video, ``parking_lot_cars.mp4``) an upscaled pass brings them to a size the model finds.
+_SMALL_FRAME = 960
 _SESSION_LOCK = threading.Lock()
 
 
@@ -162,6 +173,7 @@ class PlateDetector:
             sizes=profile.sizes if sizes is None else tuple(sizes),
             threshold=profile.threshold if threshold is None else threshold,
             text=profile.text if text is None else text,
+            small_frame_sizes=profile.small_frame_sizes if sizes is None else (),
             nms_iou=profile.nms_iou,
         )
 
@@ -177,7 +189,7 @@ class PlateDetector:
         # NMS within each pass only: where passes disagree on a plate's extent, both boxes
         # are kept and their union is obscured.
         found: list[tuple[np.ndarray, np.ndarray, str]] = []
-        for size in p.sizes:
+        for size in p.passes(h, w):
             blob, scale = _letterbox(frame, size)
             raw = session.run(None, {INPUT_NAME: blob})[0][0]
             boxes, scores = decode(raw, blob.shape[2], blob.shape[3], p.threshold)
