@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import pickle
+import zipfile
 from pathlib import Path
 
 import cv2
@@ -54,6 +56,20 @@ def _walk_params(module):
     yield from module.params.values()
     for child in module.children.values():
         yield from _walk_params(child)
+
+
+def test_loader_refuses_code_in_the_pickle(tmp_path):
+    """A checkpoint naming anything outside torch/ultralytics data must not run it."""
+
+    class Exploit:
+        def __reduce__(self):
+            return (print, ("pwned",))  # builtins.print: not on the allow list
+
+    path = tmp_path / "evil.pt"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("evil/data.pkl", pickle.dumps({"model": Exploit()}, protocol=2))
+    with pytest.raises(pickle.UnpicklingError, match="not allowed"):
+        read_checkpoint(path)
 
 
 def test_decoded_anchors_match_the_checkpoint(checkpoint):
