@@ -428,6 +428,43 @@ def _area(boxes: Sequence[Box], padding: float, width: int, height: int) -> int:
     return int(mask.sum())
 
 
+class _DetectionCache:
+    """Detections of one set of sequences, saved as JSON, so that trying another tracker
+    setting (``--set``) does not rerun the detector. Frames are answered in stream order."""
+
+    def __init__(self, detect: Callable[[np.ndarray], list[Detection]], path: Path, key: dict):
+        self.detect, self.path, self.key = detect, path, key
+        saved = json.loads(path.read_text()) if path.exists() else None
+        if saved is not None and saved["key"] != key:
+            raise SystemExit(f"{path} holds detections of other sequences: {saved['key']}")
+        self.saved = iter(saved["frames"]) if saved else None
+        self.frames: list[list] = []
+
+    def __call__(self, frame: np.ndarray) -> list[Detection]:
+        if self.saved is not None:
+            return [Detection(Box(*d[:4]), d[4], d[5], d[6]) for d in next(self.saved)]
+        found = self.detect(frame)
+        self.frames.append(
+            [[d.box.x1, d.box.y1, d.box.x2, d.box.y2, d.score, d.label, d.source] for d in found]
+        )
+        return found
+
+    def save(self) -> None:
+        if self.saved is None:
+            self.path.write_text(json.dumps({"key": self.key, "frames": self.frames}))
+
+
+def _config(overrides: Sequence[str]) -> TrackerConfig:
+    defaults = TrackerConfig()
+    changes = {}
+    for item in overrides:
+        name, _, value = item.partition("=")
+        if not hasattr(defaults, name):
+            raise SystemExit(f"TrackerConfig has no field {name!r}")
+        changes[name] = type(getattr(defaults, name))(value)
+    return replace(defaults, **changes)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -439,6 +476,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--padding", type=float, default=0.2)
     parser.add_argument("--cover", type=float, default=0.9)
     parser.add_argument("--json", type=Path, help="also write the full result here")
+    parser.add_argument(
+        "--cache", type=Path, help="keep detections here and reuse them (speed is then not real)"
+    )
     parser.add_argument("--strips", type=Path, help="save strips of real clips here instead")
     parser.add_argument(
         "--clips",
@@ -449,15 +489,27 @@ def main(argv: Sequence[str] | None = None) -> int:
             Path("../shared/data/videos/head_pose_two_people.gif"),
         ],
     )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a TrackerConfig field, e.g. --set drift_growth=0.01",
+    )
     args = parser.parse_args(argv)
     detect = load_detector()
-    config = TrackerConfig()
+    config = _config(args.set)
     if args.strips:
         for path, stats in save_strips(args.clips, args.strips, detect, config, args.padding):
             print(path, stats)
         return 0
     shots = list(load_shots(args.folder, args.shots, args.length, args.seed))
+    if args.cache:
+        key = {"shots": args.shots, "length": args.length, "seed": args.seed}
+        detect = cache = _DetectionCache(detect, args.cache, key)
     result = evaluate(shots, detect, config, args.padding, args.cover)
+    if args.cache:
+        cache.save()
     print(format_report(result))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
