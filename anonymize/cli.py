@@ -7,18 +7,19 @@ file: exit code 2 for usage errors, 1 when any file failed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import click
 from tqdm import tqdm
 
 from anonymize import __version__, media
-from anonymize.api import AnalysisError, Anonymizer, report_path
+from anonymize.api import AnalysisError, Anonymizer, Progress, report_path
+from anonymize.batch import ENGINES, BatchError, Job, anonymize_job, run_jobs, skip_existing
 from anonymize.config import MODES, SENSITIVITIES, SHAPES, TARGETS, Settings
 from anonymize.regions import RegionsError
 from anonymize.regions import load as load_regions
@@ -49,6 +50,7 @@ def main() -> None:
       anonymize footage/ -o safe/        every file under footage/, mirrored in safe/
       anonymize detect clip.mp4          writes the regions file for review
       anonymize render clip.mp4 --regions clip.regions.json -o out.mp4
+      anonymize batch archive/ -o safe/  many files at once (--engine ray for a cluster)
 
     Automatic detection can miss faces: review the output before publishing it.
     """
@@ -140,12 +142,6 @@ def _settings(**kw) -> Settings:
     return Settings(**kw)
 
 
-@dataclass(frozen=True)
-class _Job:
-    src: Path
-    dst: Path
-
-
 @main.command("run")
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option(
@@ -174,35 +170,25 @@ def run(
     results = []
     overall = tqdm(total=len(jobs), unit="file", disable=quiet or len(jobs) < 2, position=0)
     for job in jobs:
-        results.append(_run_job(anonymizer, job, overwrite, not no_report, quiet))
+        result = skip_existing(job, overwrite) or anonymize_job(
+            anonymizer, job, not no_report, watch=lambda src: _frame_progress(src, quiet)
+        )
+        _report_failure(result)
+        results.append(result)
         overall.update(1)
     overall.close()
     _summarise(results, as_json)
 
 
-def _run_job(anonymizer: Anonymizer, job: _Job, overwrite: bool, report: bool, quiet: bool) -> dict:
-    result = {"input": str(job.src), "output": str(job.dst)}
-    if job.dst.exists() and not overwrite:
-        return {**result, "status": "skipped", "reason": "output exists (use --overwrite)"}
-    try:
-        job.dst.parent.mkdir(parents=True, exist_ok=True)
-        with _frame_bar(job.src, quiet, passes=2) as bar:
-            regions = anonymizer.anonymize_file(
-                job.src, job.dst, report=report, progress=bar.update
-            )
-    except _FAILURES as err:
-        _error(job.src, err)
-        return {**result, "status": "failed", "error": _one_line(err)}
-    except Exception as err:  # a bug must still end as one line and a failed file, not a traceback
-        _error(job.src, f"internal error: {type(err).__name__}: {err}")
-        return {**result, "status": "failed", "error": f"internal error: {_one_line(err)}"}
-    return {
-        **result,
-        "status": "done",
-        "frames": regions.input.frame_count,
-        "regions": sum(len(r) for r in regions.frames.values()),
-        "tracks": len(regions.tracks),
-    }
+@contextlib.contextmanager
+def _frame_progress(src: Path, quiet: bool) -> Iterator[Progress]:
+    with _frame_bar(src, quiet, passes=2) as bar:
+        yield bar.update
+
+
+def _report_failure(result: dict) -> None:
+    if result["status"] == "failed":
+        _error(Path(result["input"]), result["error"])
 
 
 def _frame_bar(src: Path, quiet: bool, passes: int) -> tqdm:
@@ -301,6 +287,84 @@ def render(
     click.echo(f"wrote {_show(output)}", err=True)
 
 
+@main.command("batch")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Folder the inputs are mirrored into.",
+)
+@click.option(
+    "--engine",
+    type=click.Choice(ENGINES),
+    default="local",
+    show_default=True,
+    help="A process pool here, or an existing Ray cluster (pip install 'anonymize[ray]').",
+)
+@click.option(
+    "--address",
+    help="Ray cluster to join, HOST:PORT [default: RAY_ADDRESS, or the one 'ray start' runs here].",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    help="Files processed at once [default: this machine's cores, or the cluster's CPUs].",
+)
+@click.option(
+    "--retries",
+    type=click.IntRange(min=0),
+    default=2,
+    show_default=True,
+    help="How often a file is retried after its worker process died.",
+)
+@click.option("--overwrite", is_flag=True, help="Replace outputs that already exist.")
+@click.option("--no-report", is_flag=True, help="Do not write the JSON sidecar beside each output.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
+@_settings_options
+def batch(
+    inputs: tuple[Path, ...],
+    output: Path,
+    engine: str,
+    address: str | None,
+    workers: int | None,
+    retries: int,
+    overwrite: bool,
+    no_report: bool,
+    quiet: bool,
+    as_json: bool,
+    **settings_kw,
+) -> None:
+    """Obscure every face and plate in INPUTS, many files at once, on this machine or a Ray
+    cluster (whose workers must see the same paths, e.g. a shared file system)."""
+    if address and engine != "ray":
+        raise click.UsageError("--address needs --engine ray")
+    jobs = _plan(inputs, output)
+    settings = _settings(**settings_kw)
+    order = {(str(job.src), str(job.dst)): i for i, job in enumerate(jobs)}
+    results = []
+    with tqdm(total=len(jobs), unit="file", disable=quiet) as overall:
+        try:
+            for result in run_jobs(
+                jobs,
+                settings,
+                engine,
+                overwrite=overwrite,
+                report=not no_report,
+                workers=workers,
+                address=address,
+                max_retries=retries,
+            ):
+                _report_failure(result)
+                results.append(result)
+                overall.update(1)
+        except BatchError as err:
+            raise click.ClickException(str(err)) from err
+    _summarise(sorted(results, key=lambda r: order[r["input"], r["output"]]), as_json)
+
+
 @main.command("eval")
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
@@ -317,7 +381,7 @@ def evaluate(folder: Path, as_json: bool, **settings_kw) -> None:
     )
 
 
-def _plan(inputs: tuple[Path, ...], output: Path | None) -> list[_Job]:
+def _plan(inputs: tuple[Path, ...], output: Path | None) -> list[Job]:
     """Pair each input file with its output path; folders are walked and mirrored."""
     single_file = len(inputs) == 1 and inputs[0].is_file()
     if (
@@ -326,16 +390,16 @@ def _plan(inputs: tuple[Path, ...], output: Path | None) -> list[_Job]:
         and output.suffix.lower() in _MEDIA
         and not output.is_dir()
     ):
-        return [_Job(inputs[0], output)]
+        return [Job(inputs[0], output)]
     jobs = []
     for item in inputs:
         if item.is_file():
-            jobs.append(_Job(item, output / item.name if output else _beside(item)))
+            jobs.append(Job(item, output / item.name if output else _beside(item)))
             continue
         root = output or item.with_name(item.name + "_anonymized")
         if output and len(inputs) > 1:
             root = output / item.resolve().name
-        found = [_Job(f, root / f.relative_to(item)) for f in _walk(item, skip=root)]
+        found = [Job(f, root / f.relative_to(item)) for f in _walk(item, skip=root)]
         if not found:
             raise click.UsageError(f"{_show(item)} contains no video or photo files")
         jobs.extend(found)

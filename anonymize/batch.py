@@ -1,0 +1,318 @@
+"""Many files at once: a process pool on this machine, or an existing Ray cluster.
+
+The driver (the process that planned the jobs) decides what to skip, hands the rest to
+workers and tidies after them. A worker keeps one Anonymizer for its life, so models load
+once per worker process, and it is replaced after a number of files so memory stays flat.
+
+A worker that dies takes its file with it; the file is retried in a fresh worker. Retries are
+safe because every attempt writes its output under a temporary name and renames it only when
+complete: a dead attempt never publishes, and two complete attempts of one file publish the
+same bytes (the last rename wins). The temporary files of dead attempts are removed before
+``run_jobs`` returns. On a cluster every worker must see the driver's paths (a shared file
+system mounted at the same place).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import multiprocessing
+import os
+import pickle
+import re
+import socket
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+
+from anonymize import media
+from anonymize.api import AnalysisError, Anonymizer, Progress
+from anonymize.config import Settings
+from anonymize.detect.base import Detector
+from anonymize.media.atomic import PARTIAL_MARKER
+from anonymize.regions import RegionsError
+
+__all__ = [
+    "ENGINES",
+    "BatchError",
+    "DetectorFactory",
+    "Job",
+    "anonymize_job",
+    "run_jobs",
+    "skip_existing",
+]
+
+ENGINES = ("local", "ray")
+
+# Builds the detectors inside a worker; must be picklable (a module-level function, or a
+# functools.partial of one). None means the detectors the settings ask for.
+DetectorFactory = Callable[[Settings], Sequence[Detector]]
+# Called with an input path; the context it returns yields the per-frame progress callback.
+Watch = Callable[[Path], AbstractContextManager[Progress | None]]
+
+_FAILURES = (media.MediaError, AnalysisError, RegionsError, OSError)
+# A worker is replaced after this many files: whatever a long run leaks goes with it.
+_FILES_PER_WORKER = 20
+# Temporary names that atomic_output and regions.save leave when their process is killed.
+_PARTIAL = re.compile(rf"\.(?P<stem>.*){re.escape(PARTIAL_MARKER)}[0-9a-f]{{8}}(?P<suffix>.*)")
+_SIDECAR_TMP = re.compile(r"\.(?P<name>.*)\.json\.\d+\.tmp")
+
+
+class BatchError(Exception):
+    """The engine cannot run at all (Ray missing or unreachable); the message says why."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """One input file and the output it becomes."""
+
+    src: Path
+    dst: Path
+
+
+def skip_existing(job: Job, overwrite: bool) -> dict | None:
+    """The "skipped" result when ``job``'s output exists and may not be replaced, else None."""
+    if job.dst.exists() and not overwrite:
+        return {**_result(job), "status": "skipped", "reason": "output exists (use --overwrite)"}
+    return None
+
+
+def anonymize_job(
+    anonymizer: Anonymizer, job: Job, report: bool = True, watch: Watch | None = None
+) -> dict:
+    """Run one file; any failure becomes a "failed" result with a one-line cause, never a raise.
+
+    The result is a plain dict (it is printed as JSON): ``input``, ``output``, ``status``
+    ("done" or "failed") and either ``frames``/``regions``/``tracks`` or ``error``.
+    """
+    try:
+        job.dst.parent.mkdir(parents=True, exist_ok=True)
+        with watch(job.src) if watch else contextlib.nullcontext() as progress:
+            regions = anonymizer.anonymize_file(job.src, job.dst, report=report, progress=progress)
+    except _FAILURES as err:
+        return _failed(job, _one_line(err))
+    except Exception as err:  # a bug must still end as one failed file, not a dead batch
+        return _failed(job, _internal(err))
+    return {
+        **_result(job),
+        "status": "done",
+        "frames": regions.input.frame_count,
+        "regions": sum(len(r) for r in regions.frames.values()),
+        "tracks": len(regions.tracks),
+    }
+
+
+def run_jobs(
+    jobs: Iterable[Job],
+    settings: Settings,
+    engine: str = "local",
+    *,
+    overwrite: bool = False,
+    report: bool = True,
+    workers: int | None = None,
+    address: str | None = None,
+    max_retries: int = 2,
+    detectors: DetectorFactory | None = None,
+) -> Iterator[dict]:
+    """Yield one result per job, in the order files finish.
+
+    ``workers`` is how many files run at once (default: this machine's cores, or the Ray
+    cluster's CPUs); ``max_retries`` is how often a file is retried after its worker process
+    died. ``address`` is the Ray cluster to join (default: RAY_ADDRESS, or the cluster that
+    ``ray start`` runs on this machine). Raises BatchError when the engine cannot start.
+    """
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}")
+    todo = []
+    writers: dict[Path, Job] = {}
+    for job in jobs:
+        first = writers.get(job.dst.resolve())
+        skipped = skip_existing(job, overwrite)
+        if first:
+            yield _failed(job, f"{first.src} is written to the same output")
+        elif skipped:
+            yield skipped
+        else:
+            writers[job.dst.resolve()] = job
+            todo.append(job)
+    if not todo:
+        return
+    blob = pickle.dumps((settings, detectors))
+    try:
+        if engine == "local":
+            yield from _run_local(todo, blob, report, workers, max_retries)
+        else:
+            yield from _run_ray(todo, blob, report, workers, max_retries, address)
+    finally:
+        _remove_partials(todo)
+
+
+def _run_local(
+    jobs: list[Job],
+    blob: bytes,
+    report: bool,
+    workers: int | None,
+    max_retries: int,
+) -> Iterator[dict]:
+    """A process pool; when a worker dies the pool breaks, so it is rebuilt and the files
+    that were running are retried (each counts an attempt: the pool cannot say which died)."""
+    workers = workers or os.cpu_count() or 1
+    queue = deque(jobs)
+    attempts = dict.fromkeys(jobs, 0)
+    while queue:
+        pool = ProcessPoolExecutor(
+            workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            max_tasks_per_child=_FILES_PER_WORKER,
+        )
+        running: dict[Future, Job] = {}
+        broken = False
+        try:
+            while running or (queue and not broken):
+                while queue and not broken and len(running) < workers:
+                    job = queue.popleft()
+                    attempts[job] += 1
+                    running[pool.submit(_work, blob, job, report)] = job
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    job = running.pop(future)
+                    try:
+                        yield future.result()
+                    except BrokenProcessPool:
+                        broken = True
+                        if attempts[job] > max_retries:
+                            yield _failed(job, _died(attempts[job]))
+                        else:
+                            queue.appendleft(job)
+                    except Exception as err:  # e.g. a result that would not unpickle
+                        yield _failed(job, _internal(err))
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _run_ray(
+    jobs: list[Job],
+    blob: bytes,
+    report: bool,
+    workers: int | None,
+    max_retries: int,
+    address: str | None,
+) -> Iterator[dict]:
+    """Ray tasks on an existing cluster; Ray itself retries a task whose worker died."""
+    _check_answers(address)
+    try:
+        import ray
+    except ImportError as err:
+        raise BatchError("the ray engine needs Ray: pip install 'anonymize[ray]'") from err
+    joined = not ray.is_initialized()
+    if joined:
+        try:
+            ray.init(address=address or "auto", logging_level=logging.WARNING, log_to_driver=False)
+        except (ConnectionError, RuntimeError, ValueError) as err:
+            raise BatchError(f"cannot join the Ray cluster: {_one_line(err)}") from err
+    try:
+        task = ray.remote(
+            num_cpus=1,
+            max_retries=max_retries,
+            retry_exceptions=False,
+            max_calls=_FILES_PER_WORKER,
+        )(_work)
+        window = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        shared = ray.put(blob)
+        queue = deque(jobs)
+        running: dict = {}
+        try:
+            while queue or running:
+                while queue and len(running) < window:
+                    job = queue.popleft()
+                    running[task.remote(shared, job, report)] = job
+                [ref], _ = ray.wait(list(running), num_returns=1)
+                job = running.pop(ref)
+                try:
+                    yield ray.get(ref)
+                except ray.exceptions.WorkerCrashedError:
+                    yield _failed(job, _died(max_retries + 1))
+                except ray.exceptions.RayError as err:
+                    yield _failed(job, f"ray: {_one_line(err)}")
+        finally:
+            for ref in running:  # interrupted: stop what is still out there
+                ray.cancel(ref, force=True)
+    finally:
+        if joined:
+            ray.shutdown()
+
+
+def _check_answers(address: str | None) -> None:
+    """Fail in seconds, not minutes, when nothing listens at a HOST:PORT address (Ray itself
+    keeps retrying for minutes)."""
+    host, _, port = (address or "").removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return  # "auto", or a form Ray judges itself
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=10).close()
+    except OSError as err:
+        raise BatchError(f"no Ray cluster answers at {address} ({err.strerror or err})") from err
+
+
+def _work(blob: bytes, job: Job, report: bool) -> dict:
+    """What a worker runs for one file (the local pool and Ray alike)."""
+    try:
+        anonymizer = _anonymizer(blob)
+    except Exception as err:  # e.g. a detector factory that cannot be built here
+        return _failed(job, _internal(err))
+    return anonymize_job(anonymizer, job, report)
+
+
+@functools.lru_cache(maxsize=1)
+def _anonymizer(blob: bytes) -> Anonymizer:
+    """One Anonymizer per worker process and (settings, factory): models load once."""
+    settings, factory = pickle.loads(blob)
+    return Anonymizer(settings, detectors=factory(settings) if factory else None)
+
+
+def _remove_partials(jobs: list[Job]) -> None:
+    """Delete the temporary files dead attempts left beside these jobs' outputs."""
+    names: dict[Path, set[str]] = {}
+    for job in jobs:
+        names.setdefault(job.dst.parent, set()).add(job.dst.name)
+    for folder, outputs in names.items():
+        with contextlib.suppress(FileNotFoundError):
+            for entry in os.scandir(folder):
+                if _final_name(entry.name) in outputs:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(entry.path)
+
+
+def _final_name(name: str) -> str | None:
+    """The output a temporary file stands for, or None. Photos nest two temporary names
+    (the pipeline's, then the image writer's), so they are peeled one at a time."""
+    final = None
+    while partial := _PARTIAL.fullmatch(name):
+        name = final = partial["stem"] + partial["suffix"]
+    sidecar = _SIDECAR_TMP.fullmatch(name)
+    return sidecar["name"] if sidecar and final is None else final
+
+
+def _result(job: Job) -> dict:
+    return {"input": str(job.src), "output": str(job.dst)}
+
+
+def _failed(job: Job, error: str) -> dict:
+    return {**_result(job), "status": "failed", "error": error}
+
+
+def _died(attempts: int) -> str:
+    return f"the worker process died on each of {attempts} attempts"
+
+
+def _internal(err: Exception) -> str:
+    return f"internal error: {type(err).__name__}: {_one_line(err)}"
+
+
+def _one_line(err: object) -> str:
+    return " ".join(str(err).split())
