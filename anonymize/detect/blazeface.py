@@ -41,7 +41,8 @@ class BlazeFace:
         """Boxes (N x 4, x1 y1 x2 y2 in frame pixels) and scores."""
         h, w = frame.shape[:2]
         result = self._get_solution().process(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
-        found = result.detections or []
+        # The graph applies its threshold before merging, so merged scores can fall below it.
+        found = [d for d in result.detections or [] if d.score[0] >= self.threshold]
         boxes = np.array(
             [
                 (b.xmin, b.ymin, b.xmin + b.width, b.ymin + b.height)

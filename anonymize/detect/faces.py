@@ -42,7 +42,7 @@ class Preset:
 
 
 PRESETS = {
-    # Tuned on faces_wider_val (see benchmarks/README.md): 93% of faces 20 px+ obscured with
+    # Tuned on faces_wider_val (benchmarks/eval_faces.py): 93% of faces 20 px+ obscured with
     # under 0.5% of the rest of the picture changed, at padding 0.2.
     "standard": Preset(
         centerface_threshold=0.3,
