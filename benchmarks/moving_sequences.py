@@ -23,7 +23,11 @@ cover away from every face (outside each face or ignore box grown by 25% of its 
 ``anonymize.eval`` counts it), summed over all frames; the ratio tracked / per-frame is
 reported.
 
-    nice /work/venv/bin/python benchmarks/moving_sequences.py ../shared/data/faces_wider_val
+    nice /work/venv/bin/python benchmarks/moving_sequences.py ../shared/data/faces_wider_val \
+        --seed 0 --cache /tmp/ms_seed0.json
+
+With ``--cache`` the detections are kept, so another tracker setting costs seconds, e.g.
+``... --cache /tmp/ms_seed0.json --set drift_growth=0.01`` (the speed shown is then not real).
 
 ``--strips DIR`` instead runs the detector and tracker on real clips and saves every third
 frame as the tool would publish it (blurred), outlines drawn (green: detected, red: carried or
