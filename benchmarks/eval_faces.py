@@ -41,15 +41,10 @@ VARIANTS = {
     "centerface@1024": (("centerface@1024",), _CF_THRESHOLD, 1.0, 0.2),
     "centerface@2048": (("centerface@2048",), _CF_THRESHOLD, 1.0, 0.2),
     "+ centerface@1024": (("centerface@1024", "centerface@2048"), _CF_THRESHOLD, 1.0, 0.2),
-    "+ centerface@512": (
-        ("centerface@512", "centerface@1024", "centerface@2048"),
-        _CF_THRESHOLD,
-        1.0,
-        0.2,
-    ),
     "+ blazeface short+full (standard)": ("standard", _CF_THRESHOLD, _BZ_THRESHOLD, 0.2),
     "standard, padding 0.1": ("standard", _CF_THRESHOLD, _BZ_THRESHOLD, 0.1),
     "standard, padding 0.3": ("standard", _CF_THRESHOLD, _BZ_THRESHOLD, 0.3),
+    "+ centerface@512": ("512", _CF_THRESHOLD, _BZ_THRESHOLD, 0.2),
     "+ blazeface tiles 2x2": ("tiles", _CF_THRESHOLD, _BZ_THRESHOLD, 0.2),
     "+ flip": ("flip", _CF_THRESHOLD, _BZ_THRESHOLD, 0.2),
     "high": (
@@ -60,7 +55,6 @@ VARIANTS = {
     ),
 }
 _STANDARD_PASSES = (
-    "centerface@512",
     "centerface@1024",
     "centerface@2048",
     "blazeface-short",
@@ -68,9 +62,10 @@ _STANDARD_PASSES = (
 )
 _NAMED = {
     "standard": _STANDARD_PASSES,
+    "512": (*_STANDARD_PASSES, "centerface@512"),
     "tiles": (*_STANDARD_PASSES, "blazeface-full-tiles"),
     "flip": (*_STANDARD_PASSES, "centerface@2048-flip"),
-    "high": (*_STANDARD_PASSES, "blazeface-full-tiles", "centerface@2048-flip"),
+    "high": (*_STANDARD_PASSES, "centerface@512", "blazeface-full-tiles", "centerface@2048-flip"),
 }
 
 
