@@ -24,6 +24,7 @@ from anonymize.media.info import (
     MediaError,
     MediaInfo,
 )
+from anonymize.media.layout import missing_bytes
 
 __all__ = [
     "clockwise_rotation",
@@ -91,7 +92,7 @@ def video_stream(container: av.container.InputContainer) -> av.VideoStream:
         raise MediaError("no video stream in the file")
     stream = streams[0]
     if stream.codec_context is None:
-        raise MediaError(f"unsupported video codec {stream.codec.name if stream.codec else '?'}")
+        raise MediaError("the video stream names no codec we can decode (damaged header?)")
     return stream
 
 
@@ -117,7 +118,7 @@ def _check_file(path: Path) -> None:
 def _probe_video(path: Path) -> MediaInfo:
     with open_container(path) as container:
         stream = video_stream(container)
-        _check_complete(container, path.stat().st_size)
+        _check_complete(container, path)
         # Checked on the header first so a crafted size is refused before any allocation.
         _check_size(stream.codec_context.width, stream.codec_context.height)
         first = _first_frame(container, stream)
@@ -154,12 +155,18 @@ def _check_size(width: int, height: int) -> None:
         )
 
 
-def _check_complete(container: av.container.InputContainer, size: int) -> None:
-    """Refuse a file whose index points past its end (a cut-off download or copy).
+def _check_complete(container: av.container.InputContainer, path: Path) -> None:
+    """Refuse a file whose index or own structure reaches past its end (a cut-off download
+    or copy).
 
-    MP4 demuxers stop quietly at the cut, so without this a truncated file would be
-    processed into a shorter output that looks finished.
+    Demuxers stop quietly at the cut, so without this a truncated file would be processed
+    into a shorter output that looks finished.
     """
+    missing = missing_bytes(path, container.format.name)
+    if missing:
+        unit = "byte" if missing == 1 else "bytes"
+        raise MediaError(f"the file is truncated (at least {missing} {unit} missing)")
+    size = path.stat().st_size
     for stream in container.streams:
         end = max((entry.pos + entry.size for entry in stream.index_entries), default=0)
         if end > size:
