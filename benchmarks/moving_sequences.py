@@ -103,10 +103,14 @@ def make_shot(
     name: str,
     rng: np.random.Generator,
     length: int,
+    size: tuple[int, int] = SIZE,
 ) -> Shot:
-    """A camera moving over ``image``: the window stays inside the photo (no invented pixels)."""
+    """A camera moving over ``image``: the window stays inside the photo (no invented pixels).
+
+    ``size`` is the frame's (width, height); the rest of this module scores ``SIZE`` frames.
+    """
     h, w = image.shape[:2]
-    ow, oh = SIZE
+    ow, oh = size
     s_min = max(ow / w, oh / h) * 1.02
     s0, s1 = rng.uniform(s_min, s_min * 1.5, size=2)
     speed = rng.uniform(0, 10)  # output pixels per frame
@@ -148,7 +152,7 @@ def make_shot(
                 occ = None
         frames.append(frame)
         faces.append(f_boxes)
-        visible.append(_visible(f_boxes, occ))
+        visible.append(_visible(f_boxes, occ, size))
         ignores.append(_transform(ignore, m))
         bars.append(occ)
     return Shot(name, frames, faces, visible, ignores, bars)
@@ -173,8 +177,10 @@ def _transform(boxes: np.ndarray, m: np.ndarray) -> np.ndarray:
     return boxes * s + np.array([tx, ty, tx, ty])
 
 
-def _visible(boxes: np.ndarray, occ: tuple[int, int] | None) -> np.ndarray:
-    ow, oh = SIZE
+def _visible(
+    boxes: np.ndarray, occ: tuple[int, int] | None, size: tuple[int, int] = SIZE
+) -> np.ndarray:
+    ow, oh = size
     area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
     inside = np.clip(boxes, 0, [ow, oh, ow, oh])
     in_w = np.maximum(inside[:, 2] - inside[:, 0], 0)
@@ -220,7 +226,9 @@ def _away(shot: Shot, t: int) -> np.ndarray:
     return ~near
 
 
-def load_shots(folder: Path, count: int, length: int, seed: int) -> Iterator[Shot]:
+def load_shots(
+    folder: Path, count: int, length: int, seed: int, size: tuple[int, int] = SIZE
+) -> Iterator[Shot]:
     entries = json.loads((folder / "gt.json").read_text())
     rng = np.random.default_rng(seed)
     # Photos with at least one face that stays 20 px+ at the reduced size: the sizes that matter.
@@ -231,7 +239,7 @@ def load_shots(folder: Path, count: int, length: int, seed: int) -> Iterator[Sho
         boxes = np.array([[x, y, x + bw, y + bh] for x, y, bw, bh in entry["boxes"]], float)
         ignore = np.array([[x, y, x + bw, y + bh] for x, y, bw, bh in entry["ignore"]], float)
         yield make_shot(
-            image, boxes.reshape(-1, 4), ignore.reshape(-1, 4), entry["image"], rng, length
+            image, boxes.reshape(-1, 4), ignore.reshape(-1, 4), entry["image"], rng, length, size
         )
 
 
