@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -66,7 +67,9 @@ def open_input(path: Path) -> av.container.InputContainer:
     other files or fetch URLs. FFmpeg's refusals become MediaError.
     """
     try:
-        return av.open(file_url(path), mode="r", options=_SAFE_INPUT)
+        # Tags in another encoding, or bytes of a damaged file, must not stop the pictures
+        # being read (nor crash in PyAV's decoding of them).
+        return av.open(file_url(path), mode="r", options=_SAFE_INPUT, metadata_errors="replace")
     except EOFError:
         raise MediaError("the file ends before its header does (truncated?)") from None
     except av.FFmpegError as err:
@@ -108,9 +111,12 @@ def _check_file(path: Path) -> None:
     if path.is_dir():
         raise MediaError("is a folder, not a file")
     try:
-        size = path.stat().st_size
+        status = path.stat()
     except OSError as err:
         raise MediaError(f"cannot read the file ({err.strerror})") from None
+    if not stat.S_ISREG(status.st_mode):  # reading a pipe or a device could block forever
+        raise MediaError("not a regular file (a pipe, socket or device)")
+    size = status.st_size
     if size == 0:
         raise MediaError("empty file (0 bytes)")
 
