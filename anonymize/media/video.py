@@ -86,7 +86,11 @@ class VideoReader:
     def _frames(self) -> Generator[Frame, None, None]:
         with open_container(self.path) as container:
             stream = video_stream(container)
-            stream.thread_type = "AUTO"
+            # Not frame threads: with them, whether a damaged frame is flagged depends on
+            # thread timing, so one pass could fail the file and the next pass it on. Slice
+            # threads decode damage the same way every time (and decoding stays far cheaper
+            # than detection).
+            stream.thread_type = "SLICE"
             time_base = stream.time_base or Fraction(1, 1)
             step = _frame_step(self.info, time_base)
             index, pts = 0, None
