@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -96,7 +97,7 @@ class ManualRegion:
         keys = self.keyframes
         if time <= keys[0].time:
             return keys[0].box
-        for before, after in zip(keys, keys[1:]):
+        for before, after in zip(keys, keys[1:], strict=False):
             if time <= after.time:
                 t = (time - before.time) / (after.time - before.time)
                 a, b = before.box, after.box
@@ -189,6 +190,10 @@ def load(path: Path) -> RegionsFile:
         raise RegionsError(f"cannot read regions file: {err}") from err
     except json.JSONDecodeError as err:
         raise RegionsError(f"not valid JSON (line {err.lineno}): {err.msg}") from err
+    except RecursionError:
+        raise RegionsError("not a regions file: its JSON is nested too deeply") from None
+    except ValueError as err:  # e.g. an integer too long to convert
+        raise RegionsError(f"not valid JSON: {_short(err)}") from None
     return from_json(data)
 
 
@@ -202,8 +207,11 @@ def from_json(data: object) -> RegionsFile:
         jsonschema.validate(data, SCHEMA)
     except jsonschema.ValidationError as err:
         where = "/".join(str(p) for p in err.absolute_path) or "top level"
-        raise RegionsError(f"invalid regions file at {where}: {err.message}") from err
+        raise RegionsError(f"invalid regions file at {where}: {_short(err.message)}") from err
+    except RecursionError:
+        raise RegionsError("not a regions file: its JSON is nested too deeply") from None
     data = cast(dict, data)
+    _check_finite(data)
     info = _file_info(data["input"])
     frames: dict[int, list[Region]] = {}
     times: dict[int, float] = {}
@@ -211,10 +219,14 @@ def from_json(data: object) -> RegionsFile:
         index = entry["index"]
         if index >= info.frame_count:
             raise RegionsError(f"frame {index} is beyond the input's {info.frame_count} frames")
+        if index in frames:  # which list would count? Refuse rather than drop one silently
+            raise RegionsError(f"frame {index} is listed twice")
         frames[index] = [_region(r, info, index) for r in entry["regions"]]
         if "time" in entry:
             times[index] = entry["time"]
     tracks = [TrackInfo(**t) for t in data["tracks"]]
+    if len({t.id for t in tracks}) < len(tracks):
+        raise RegionsError("a track is listed twice (track ids must be unique)")
     manual = [_manual(m, info) for m in data.get("manual", [])]
     known = {t.id for t in tracks}
     for index, regions in frames.items():
@@ -232,6 +244,26 @@ def from_json(data: object) -> RegionsFile:
         output=_file_info(data["output"]) if data.get("output") else None,
         tool_version=data["tool"]["version"],
     )
+
+
+def _check_finite(data: object) -> None:
+    """Refuse NaN and infinities (Python's JSON reads them): a NaN time or box compares
+    false with everything, so a region carrying one would silently never be drawn."""
+    todo = [data]
+    while todo:
+        value = todo.pop()
+        if isinstance(value, dict):
+            todo.extend(value.values())
+        elif isinstance(value, list):
+            todo.extend(value)
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise RegionsError(f"the regions file contains {value!r}, not a finite number")
+
+
+def _short(err: object, limit: int = 200) -> str:
+    """One line, and not a megabyte of the offending value."""
+    text = " ".join(str(err).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _region(entry: dict, info: FileInfo, index: int) -> Region:
@@ -329,6 +361,8 @@ def _to_json(regions: RegionsFile) -> dict:
 
 
 _BOX = {"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 4}
+# Sizes and counts a real file can have; larger integers would overflow when drawn.
+_SIZE = {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
 _FILE = {
     "type": "object",
     "required": ["name", "sha256", "kind", "width", "height", "frame_count"],
@@ -337,9 +371,9 @@ _FILE = {
         "name": {"type": "string"},
         "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
         "kind": {"enum": ["video", "image"]},
-        "width": {"type": "integer", "minimum": 1},
-        "height": {"type": "integer", "minimum": 1},
-        "frame_count": {"type": "integer", "minimum": 1},
+        "width": _SIZE,
+        "height": _SIZE,
+        "frame_count": _SIZE,
         "fps": {"type": ["number", "null"]},
     },
 }
