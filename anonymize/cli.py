@@ -8,9 +8,11 @@ file: exit code 2 for usage errors, 1 when any file failed.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from anonymize import __version__, media
 from anonymize.api import AnalysisError, Anonymizer, Progress, report_path
 from anonymize.batch import ENGINES, BatchError, Job, anonymize_job, run_jobs, skip_existing
 from anonymize.config import MODES, SENSITIVITIES, SHAPES, TARGETS, Settings
+from anonymize.media.atomic import remove_leftovers
 from anonymize.regions import RegionsError
 from anonymize.regions import load as load_regions
 from anonymize.regions import save as save_regions
@@ -29,6 +32,8 @@ __all__ = ["main"]
 
 _MEDIA = media.VIDEO_EXTENSIONS | media.IMAGE_EXTENSIONS
 _FAILURES = (media.MediaError, AnalysisError, RegionsError, OSError)
+# Failures that every later output would meet too.
+_NO_SPACE = (os.strerror(errno.ENOSPC), os.strerror(errno.EDQUOT))
 
 
 class _DefaultCommandGroup(click.Group):
@@ -169,13 +174,21 @@ def run(
     anonymizer = Anonymizer(_settings(**settings_kw))
     results = []
     overall = tqdm(total=len(jobs), unit="file", disable=quiet or len(jobs) < 2, position=0)
-    for job in jobs:
+    for position, job in enumerate(jobs):
+        remove_leftovers(job.dst)  # of a run killed before it could tidy up
         result = skip_existing(job, overwrite) or anonymize_job(
             anonymizer, job, not no_report, watch=lambda src: _frame_progress(src, quiet)
         )
         _report_failure(result)
         results.append(result)
         overall.update(1)
+        blocked = result["status"] == "failed" and _unwritable(job.dst.parent, result["error"])
+        if blocked:
+            rest = jobs[position + 1 :]
+            _error(job.dst.parent, f"outputs cannot be written there ({blocked}); run stopped")
+            reason = f"not attempted: the run stopped ({blocked})"
+            results.extend(_not_attempted(later, reason) for later in rest)
+            break
     overall.close()
     _summarise(results, as_json)
 
@@ -184,6 +197,28 @@ def run(
 def _frame_progress(src: Path, quiet: bool) -> Iterator[Progress]:
     with _frame_bar(src, quiet, passes=2) as bar:
         yield bar.update
+
+
+def _unwritable(folder: Path, error: str) -> str | None:
+    """Why no more outputs can be written in ``folder`` (disk full, read-only), or None.
+
+    Asked after a file fails, so that a run into a full or read-only folder stops at the
+    first failure instead of failing every remaining file the same way.
+    """
+    for cause in _NO_SPACE:
+        if cause in error:
+            return cause
+    while not folder.is_dir() and folder != folder.parent:
+        folder = folder.parent  # the folder could not even be created: ask its parent
+    try:
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as err:
+        return err.strerror or str(err)
+    return None
+
+
+def _not_attempted(job: Job, reason: str) -> dict:
+    return {"input": str(job.src), "output": str(job.dst), "status": "skipped", "reason": reason}
 
 
 def _report_failure(result: dict) -> None:

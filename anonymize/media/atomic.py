@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 from anonymize.media.info import MediaError
 
-__all__ = ["PARTIAL_MARKER", "atomic_output", "partial_name"]
+__all__ = ["PARTIAL_MARKER", "atomic_output", "partial_name", "remove_leftovers"]
 
 # Every temporary name contains this, so a later run can recognise leftovers of a killed one.
 PARTIAL_MARKER = ".partial-"
@@ -25,6 +26,26 @@ PARTIAL_MARKER = ".partial-"
 def partial_name(final: Path) -> Path:
     """A fresh hidden temporary path beside ``final`` with the same extension."""
     return final.with_name(f".{final.stem}{PARTIAL_MARKER}{secrets.token_hex(4)}{final.suffix}")
+
+
+def remove_leftovers(final: Path) -> int:
+    """Delete the temporary files that killed runs left beside ``final``; how many.
+
+    A run killed outright cannot remove its own; they never hold a finished output, and a
+    photo's are nested (the pipeline's temporary name, then the image writer's).
+    """
+    pattern = re.compile(
+        rf"\.+{re.escape(final.stem)}(?:{re.escape(PARTIAL_MARKER)}[0-9a-f]{{8}})+"
+        rf"{re.escape(final.suffix)}"
+    )
+    removed = 0
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(final.parent):
+            if pattern.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+                    removed += 1
+    return removed
 
 
 @contextlib.contextmanager

@@ -107,7 +107,9 @@ def write_image(path: Path, image: np.ndarray, source: Path, settings: Settings)
         try:
             picture.save(temp, format=fmt, **params)
         except (OSError, ValueError, KeyError) as err:
-            raise MediaError(f"cannot write {fmt} ({_describe(err)})") from None
+            # strerror, when there is one, leaves out the temporary file's name
+            cause = getattr(err, "strerror", None) or _describe(err)
+            raise MediaError(f"cannot write {fmt} ({cause})") from None
 
 
 @contextlib.contextmanager

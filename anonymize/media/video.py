@@ -11,6 +11,7 @@ display rotation (frames are written upright instead).
 from __future__ import annotations
 
 import contextlib
+import errno
 import weakref
 from collections.abc import Generator, Iterator
 from fractions import Fraction
@@ -48,6 +49,11 @@ _TO_YUV = Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.FU
 # AVColorSpace codes -> swscale matrices; codes for the tags the writer sets.
 _TAGGED_MATRICES = {1: "itu709", 5: "itu601", 6: "itu601", 9: "bt2020", 10: "bt2020"}
 _COLOR_TAGS = {"itu709": 1, "itu601": 6}  # BT.709 / SMPTE 170M (colorspace=primaries=trc)
+# Why the output file itself cannot be written (read-only or full folder), as opposed to a
+# container that refuses a stream.
+_FILE_SYSTEM_ERRORS = frozenset(
+    {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.ENOENT}
+)
 _FULL_RANGE = 2
 _LIMITED_RANGE = 1
 
@@ -220,6 +226,8 @@ class VideoWriter:
         try:
             self._out.start_encoding()
         except av.FFmpegError as err:
+            if err.errno in _FILE_SYSTEM_ERRORS:  # the muxer opens the file only here
+                raise MediaError(f"cannot create the output ({_reason(err)})") from None
             if self._audio_map:
                 raise _audio_refused(self._suffix, self._audio_source) from None
             raise MediaError(
