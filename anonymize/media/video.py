@@ -136,7 +136,7 @@ class VideoWriter:
         self._time_base = self._source_time_base
         if suffix == ".avi":
             # AVI has one frame slot per 1/fps and no reordering: timestamps become slots.
-            self._time_base = 1 / Fraction(source.fps or 25).limit_denominator(1001)
+            self._time_base = 1 / (_rate(source.fps, 1001) or Fraction(25))
         self._step = _frame_step(source, self._time_base)
         self._matrix = "itu709" if source.height >= 720 else "itu601"
         self._last_pts: int | None = None
@@ -185,7 +185,11 @@ class VideoWriter:
         video.pts = pts
         video.time_base = self._time_base
         video.duration = self._step
-        self._mux(self._video.encode(video))
+        try:
+            packets = self._video.encode(video)
+        except av.FFmpegError as err:  # e.g. timestamps the encoder cannot represent
+            raise MediaError(f"could not encode frame {frame.index} ({_reason(err)})") from None
+        self._mux(packets)
         self._pump_audio(until=pts * self._time_base + _AUDIO_LEAD_SECONDS)
 
     def close(self) -> None:
@@ -248,8 +252,9 @@ class VideoWriter:
             context = stream.codec_context
             context.colorspace = context.color_primaries = context.color_trc = tag
             context.color_range = _LIMITED_RANGE
-        if self._source.fps:
-            stream.codec_context.framerate = Fraction(self._source.fps).limit_denominator(100000)
+        rate = _rate(self._source.fps, 100000)
+        if rate:
+            stream.codec_context.framerate = rate
         return stream
 
     def _add_audio_streams(self) -> None:
@@ -419,9 +424,17 @@ def _pal8_frame(image: np.ndarray) -> av.VideoFrame:
 
 def _frame_step(info: MediaInfo, time_base: Fraction) -> int:
     """One frame's duration in time-base units (1 when the rate is unknown)."""
-    if not info.fps:
+    rate = _rate(info.fps, 100000)
+    if rate is None or time_base <= 0:
         return 1
-    return max(1, round(1 / (Fraction(info.fps).limit_denominator(100000) * time_base)))
+    return max(1, round(1 / (rate * time_base)))
+
+
+def _rate(fps: float | None, max_denominator: int) -> Fraction | None:
+    """The frame rate as a fraction, or None when unknown or too small to express (a damaged
+    header can claim one frame in eleven days)."""
+    rate = Fraction(fps).limit_denominator(max_denominator) if fps else Fraction(0)
+    return rate if rate > 0 else None
 
 
 def _next_pts(last: int | None, step: int) -> int:
