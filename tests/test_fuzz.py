@@ -34,7 +34,8 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from anonymize.config import Settings
-from anonymize.media import MediaError, VideoReader, probe, read_image
+from anonymize.media import MediaError, VideoReader, VideoWriter, atomic_output, probe, read_image
+from anonymize.media.atomic import PARTIAL_MARKER
 from anonymize.obscure import obscure
 from anonymize.regions import FileInfo, RegionsError, RegionsFile, load, save, summarise_tracks
 from anonymize.types import Box, Region
@@ -242,6 +243,63 @@ def test_header_fields_overwritten_are_refused_or_read_consistently(
     offset = min(offset, len(data) - width)
     data[offset : offset + width] = (value & ((1 << (8 * width)) - 1)).to_bytes(width, "big")
     _read(_write(scratch, name, bytes(data)))
+
+
+@FUZZ
+@given(
+    name=st.sampled_from(SEED_NAMES[:7]),
+    offset=st.integers(0, 511),
+    value=st.sampled_from([0, 1, 0x7F, 0x80, 0xFF, 0xFFFF, 0x7FFFFFFF, 0xFFFFFFFF]),
+    width=st.sampled_from([1, 2, 4]),
+    suffix=st.sampled_from([".mp4", ".mov", ".mkv", ".webm", ".avi", ".gif"]),
+)
+def test_what_is_read_is_written_whole_or_refused(
+    seeds, scratch, name, offset, value, width, suffix
+):
+    """A damaged header the reader accepts (an absurd frame rate or time base, say) is
+    written with every frame, or refused with MediaError and nothing left behind (found
+    here: a rate of one frame in eleven days divided by zero)."""
+    data = bytearray(seeds[name].data)
+    offset = min(offset, len(data) - width)
+    data[offset : offset + width] = (value & ((1 << (8 * width)) - 1)).to_bytes(width, "big")
+    path = _write(scratch, name, bytes(data))
+    kind, frames, _ = _read(path)
+    if kind == "refused":
+        return
+    out = scratch / f"written{suffix}"
+    out.unlink(missing_ok=True)
+    try:
+        with VideoReader(path) as reader, atomic_output(out) as temp:
+            with VideoWriter(temp, reader.info, Settings()) as writer:
+                for frame in reader:
+                    writer.write(frame, frame.image)
+    except MediaError as err:
+        assert "\n" not in str(err)
+        assert not out.exists()
+    else:
+        assert sum(1 for _ in VideoReader(out)) == frames
+    assert not [p.name for p in scratch.iterdir() if PARTIAL_MARKER in p.name]
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mov", ".mkv", ".webm", ".avi", ".gif"])
+def test_a_frame_every_eleven_days_is_written_or_refused(seeds, scratch, suffix):
+    """The case the property above found, kept: an AVI whose stream header says one frame
+    per million seconds. Written whole, or refused with MediaError (never ZeroDivisionError
+    or FFmpeg's own exception out of the encoder)."""
+    data = bytearray(seeds["clip.avi"].data)
+    struct.pack_into("<II", data, data.find(b"strh") + 28, 1_000_000, 1)  # dwScale, dwRate
+    path = _write(scratch, "slow.avi", bytes(data))
+    assert probe(path).fps == pytest.approx(1e-6)
+    out = scratch / f"slow-out{suffix}"
+    try:
+        with VideoReader(path) as reader, atomic_output(out) as temp:
+            with VideoWriter(temp, reader.info, Settings()) as writer:
+                for frame in reader:
+                    writer.write(frame, frame.image)
+    except MediaError:
+        assert not out.exists()
+    else:
+        assert sum(1 for _ in VideoReader(out)) == _FRAMES
 
 
 def _png(width: int, height: int, depth: int, colour: int, interlace: int) -> bytes:

@@ -303,6 +303,9 @@ def broken(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, st
         add(name, data, "too large|cannot be decoded" if name.endswith(".gif") else "too large")
     add("damaged-frame.mp4", _damaged(folder), "damaged|decoding failed")
     add("zero-timescale.mp4", _mp4_with_lying_timescale(folder), "no decodable video frame")
+    slow = bytearray(_clip(folder / "slow.avi", codec="mpeg4").read_bytes())
+    struct.pack_into("<II", slow, slow.find(b"strh") + 28, 1_000_000, 1)  # a frame per 11 days
+    add("slow.avi", bytes(slow), "could not write the video")
     add("playlist.mp4", b"#EXTM3U\n#EXTINF:1,\nhttp://127.0.0.1:9/leak.ts\n", "not a readable")
     add("voice.mp4", _audio_only(folder / "voice.mp4", "aac").read_bytes(), "no video stream")
     add("voice.mkv", _audio_only(folder / "voice.mkv", "flac").read_bytes(), "no video stream")
