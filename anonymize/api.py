@@ -1,31 +1,37 @@
 """The Python entry points the CLI calls: detect regions, render from regions, or both.
 
-A run is two passes over the frames. The detect pass decodes, detects, tracks and records the
-final regions of every frame; the render pass decodes again and obscures exactly those regions.
-Decoding twice costs far less than detection, keeps no frames buffered (memory stays flat on
-long files), and makes the one-shot command the same thing as ``detect`` followed by ``render``.
+A video is analysed in one pass: a decoder thread reads ahead, the detectors run (in full on
+keyframes, quick passes in between), the tracker settles each frame's regions a bounded number
+of frames later, and an encoder thread obscures and writes the frames it has settled. Only
+those few frames wait in memory, so memory stays flat on long files. ``detect`` is the same
+pass without the writing and ``render`` draws exactly a regions file, so the one-shot command
+writes what ``detect`` followed by ``render`` writes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from anonymize import media
+from anonymize.background import Ordered, prefetch
 from anonymize.config import Settings
 from anonymize.detect import build_detectors
-from anonymize.detect.base import Detector
+from anonymize.detect.base import Detector, QuickDetector
 from anonymize.media import MediaInfo, VideoReader, VideoWriter, atomic_output
 from anonymize.obscure import obscure, whole_frame
 from anonymize.regions import FileInfo, RegionsFile, save, sha256_file, summarise_tracks
-from anonymize.track import Tracker, is_scene_cut
+from anonymize.track import Tracker, TrackerConfig, is_scene_cut
 from anonymize.types import Box, Detection, Frame, Region
 
 __all__ = ["AnalysisError", "Anonymizer", "Progress", "report_path"]
 
 Progress = Callable[[int], None]  # called with the number of frames just processed
+_BACKLOG = 4  # frames decoded ahead, and frames waiting for the encoder
 
 
 class AnalysisError(Exception):
@@ -56,8 +62,15 @@ class Anonymizer:
         self, src: Path, dst: Path, report: bool = True, progress: Progress | None = None
     ) -> RegionsFile:
         """Detect and render ``src`` into ``dst``; write the sidecar unless ``report`` is off."""
-        regions = self.detect(src, progress)
-        regions = self.render(src, dst, regions, progress)
+        src, dst = Path(src), Path(dst)
+        _refuse_overwriting_input(src, dst)
+        info = media.probe(src)
+        if info.kind == "image":
+            regions = self.render(src, dst, self.detect(src), progress)
+        else:
+            with atomic_output(dst) as tmp:
+                regions = self._anonymize_video(src, tmp, info, progress)
+            regions.output = _file_info(dst, info, frame_count=regions.input.frame_count)
         if report:
             save(regions, report_path(dst))
         return regions
@@ -66,34 +79,72 @@ class Anonymizer:
         """Find and track everything to obscure in ``src``; nothing is written."""
         src = Path(src)
         info = media.probe(src)
-        tracker = Tracker(frame_size=(info.width, info.height))
-        frames: dict[int, list[Region]] = {}
-        times: dict[int, float] = {}
+        found = _Found(src, info)
+        with closing(self._analysed(src, info, progress)) as analysed:
+            for frame, regions in analysed:
+                found.add(frame, regions)
+        return self._regions_file(found)
+
+    def _anonymize_video(
+        self, src: Path, tmp: Path, info: MediaInfo, progress: Progress | None
+    ) -> RegionsFile:
+        found = _Found(src, info)
+        with (
+            VideoWriter(tmp, info, self.settings) as writer,
+            Ordered(_BACKLOG, "encode") as out,
+            closing(self._analysed(src, info, progress)) as analysed,
+        ):
+            for frame, regions in analysed:
+                found.add(frame, regions)
+                out.submit(self._write, writer, frame, regions)
+        return self._regions_file(found)
+
+    def _write(self, writer: VideoWriter, frame: Frame, regions: list[Region]) -> None:
+        writer.write(frame, obscure(frame.image, regions, self.settings))
+
+    def _analysed(
+        self, src: Path, info: MediaInfo, progress: Progress | None
+    ) -> Iterator[tuple[Frame, list[Region]]]:
+        """Every frame in order with its final, padded regions.
+
+        A frame waits here only until the tracker has settled it (the tracker's lag), so at
+        most that many decoded frames are held, whatever the length of the file.
+        """
+        every = self.settings.keyframes if info.kind == "video" else 1
+        tracker = Tracker(TrackerConfig().spanning(every), frame_size=(info.width, info.height))
+        waiting: dict[int, tuple[Frame, list[Region]]] = {}
         previous: np.ndarray | None = None
-        for frame in _frames(src, info):
-            detections = self._analyse(frame)
-            if detections is None:
-                frames.setdefault(frame.index, []).append(whole_frame(info.width, info.height))
-                detections = []
+        last_full = -every
+        for frame in prefetch(_frames(src, info), _BACKLOG, "decode"):
             cut = previous is not None and is_scene_cut(previous, frame.image)
+            full = cut or frame.index - last_full >= every
+            if full:
+                last_full = frame.index
+            detections = self._analyse(frame, full)
+            own = []
+            if detections is None:
+                own, detections = [whole_frame(info.width, info.height)], []
+            waiting[frame.index] = (frame, own)
             for index, regions in tracker.update(frame.index, detections, scene_cut=cut):
-                frames.setdefault(index, []).extend(self._finalise(regions, info))
-            times[frame.index] = frame.time
+                settled, own = waiting.pop(index)
+                yield settled, own + self._finalise(regions, info)
             previous = frame.image
             if progress:
                 progress(1)
         for index, regions in tracker.finish():
-            frames.setdefault(index, []).extend(self._finalise(regions, info))
-        if not times:
+            settled, own = waiting.pop(index)
+            yield settled, own + self._finalise(regions, info)
+
+    def _regions_file(self, found: _Found) -> RegionsFile:
+        if not found.times:
             raise AnalysisError("no frames could be decoded")
-        frames = {i: r for i, r in frames.items() if r}
         return RegionsFile(
-            input=_file_info(src, info, frame_count=len(times)),
-            frames=frames,
-            tracks=summarise_tracks(frames),
+            input=_file_info(found.src, found.info, frame_count=len(found.times)),
+            frames=found.frames,
+            tracks=summarise_tracks(found.frames),
             settings=self.settings.to_dict(),
             models=[d.name for d in self.detectors],
-            times=times if info.kind == "video" else {},
+            times=found.times if found.info.kind == "video" else {},
         )
 
     def render(
@@ -123,9 +174,14 @@ class Anonymizer:
         self, src: Path, tmp: Path, info: MediaInfo, regions: RegionsFile, progress: Progress | None
     ) -> int:
         count = 0
-        with VideoReader(src) as reader, VideoWriter(tmp, info, self.settings) as writer:
-            for frame in reader:
-                writer.write(frame, self._obscured(frame, regions))
+        with (
+            VideoWriter(tmp, info, self.settings) as writer,
+            Ordered(_BACKLOG, "encode") as out,
+            closing(prefetch(_frames(src, info), _BACKLOG, "decode")) as frames,
+        ):
+            for frame in frames:
+                todo = regions.regions_to_render(frame.index, frame.time)
+                out.submit(self._write, writer, frame, todo)
                 count += 1
                 if progress:
                     progress(1)
@@ -136,10 +192,21 @@ class Anonymizer:
             frame.image, regions.regions_to_render(frame.index, frame.time), self.settings
         )
 
-    def _analyse(self, frame: Frame) -> list[Detection] | None:
-        """Detections for one frame, or None when the frame must be obscured whole."""
+    def _analyse(self, frame: Frame, full: bool = True) -> list[Detection] | None:
+        """Detections for one frame, or None when the frame must be obscured whole.
+
+        ``full`` is False between keyframes: detectors with a quick pass run only that.
+        """
         try:
-            return [d for detector in self.detectors for d in detector.detect(frame.image)]
+            return [
+                d
+                for detector in self.detectors
+                for d in (
+                    detector.detect(frame.image)
+                    if full or not isinstance(detector, QuickDetector)
+                    else detector.detect_quick(frame.image)
+                )
+            ]
         except Exception as err:  # any detector failure: fail closed, never pass the frame
             if self.settings.on_error == "obscure-frame":
                 return None
@@ -157,7 +224,22 @@ class Anonymizer:
         return out
 
 
-def _frames(src: Path, info: MediaInfo):
+@dataclass
+class _Found:
+    """What the analysis pass records of a file: regions and time of every frame."""
+
+    src: Path
+    info: MediaInfo
+    frames: dict[int, list[Region]] = field(default_factory=dict)
+    times: dict[int, float] = field(default_factory=dict)
+
+    def add(self, frame: Frame, regions: list[Region]) -> None:
+        self.times[frame.index] = frame.time
+        if regions:
+            self.frames[frame.index] = regions
+
+
+def _frames(src: Path, info: MediaInfo) -> Iterator[Frame]:
     """Frames of a video, or the single frame of a photo, all upright BGR."""
     if info.kind == "image":
         yield Frame(index=0, time=0.0, image=media.read_image(src))

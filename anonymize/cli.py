@@ -195,7 +195,7 @@ def run(
 
 @contextlib.contextmanager
 def _frame_progress(src: Path, quiet: bool) -> Iterator[Progress]:
-    with _frame_bar(src, quiet, passes=2) as bar:
+    with _frame_bar(src, quiet) as bar:
         yield bar.update
 
 
@@ -226,10 +226,10 @@ def _report_failure(result: dict) -> None:
         _error(Path(result["input"]), result["error"])
 
 
-def _frame_bar(src: Path, quiet: bool, passes: int) -> tqdm:
-    """A per-file progress bar over frames (each pass decodes every frame once)."""
+def _frame_bar(src: Path, quiet: bool) -> tqdm:
+    """A per-file progress bar over the frames of a video."""
     info = media.probe(src)
-    total = (info.frame_count or 0) * passes if info.kind == "video" else None
+    total = (info.frame_count or 0) if info.kind == "video" else None
     return tqdm(
         total=total,
         unit="frame",
@@ -270,7 +270,7 @@ def detect(src: Path, output: Path | None, quiet: bool, **settings_kw) -> None:
     """Find faces and plates in SRC and write the regions file, without rendering."""
     output = output or src.with_name(src.name + ".regions.json")
     try:
-        with _frame_bar(src, quiet, passes=1) as bar:
+        with _frame_bar(src, quiet) as bar:
             regions = Anonymizer(_settings(**settings_kw)).detect(src, progress=bar.update)
         save_regions(regions, output)
     except _FAILURES as err:
@@ -314,7 +314,7 @@ def render(
     anonymizer = Anonymizer(_settings(**settings_kw), detectors=[])
     try:
         regions = load_regions(regions_path)
-        with _frame_bar(src, quiet, passes=1) as bar:
+        with _frame_bar(src, quiet) as bar:
             regions = anonymizer.render(src, output, regions, progress=bar.update)
         save_regions(regions, report_path(output))
     except _FAILURES as err:

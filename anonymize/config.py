@@ -19,6 +19,9 @@ class Settings:
 
     ``padding`` grows every box on each side by that fraction of its size; ``on_error`` says
     what to do with a frame that cannot be analysed: fail the file, or obscure the whole frame.
+    ``keyframes``: in a video the full detectors run on every that many frames (and at every
+    scene cut), quick ones in between, and the tracker covers each keyframe's finds up to the
+    neighbouring keyframes; 1 runs the full detectors on every frame.
     """
 
     targets: tuple[str, ...] = TARGETS
@@ -30,6 +33,11 @@ class Settings:
     keep_metadata: bool = False
     quality: int = 18  # x264 CRF: 18 is visually lossless
     on_error: Literal["fail", "obscure-frame"] = "fail"
+    keyframes: int = 8
+
+    def __post_init__(self) -> None:
+        if self.keyframes < 1:
+            raise ValueError("keyframes must be at least 1")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -60,6 +60,18 @@ class TrackerConfig:
     fit_frames: int = 5  # detections used to estimate a track's velocity
     confirm_hits: int = 2  # detections before a track gets the full extension
     tentative_extend: int = 2  # extension, each way, of a track with fewer hits
+
+    def spanning(self, interval: int) -> TrackerConfig:
+        """This config for detections that come only every ``interval`` frames (keyframes):
+        a detection reaches the keyframes on either side, where the full detector last looked
+        and will look next, and a track missed on one keyframe is still bridged."""
+        return replace(
+            self,
+            extend_before=max(self.extend_before, interval),
+            extend_after=max(self.extend_after, interval),
+            max_gap=max(self.max_gap, 2 * interval),
+            tentative_extend=max(self.tentative_extend, interval),
+        )
 
     def __post_init__(self) -> None:
         for name in ("extend_before", "extend_after", "max_gap", "smoothing", "tentative_extend"):

@@ -16,13 +16,19 @@ from anonymize.types import Box, Detection
 _W, _H, _N = 96, 64, 12
 
 
-def _clip(path: Path) -> Path:
+def _clip(path: Path, scenes: tuple[int, ...] = ()) -> Path:
+    """Random coarse blocks, new in every frame; with ``scenes``, one still picture per shot
+    instead (shots start at those frames), bright and dark in turn, so cuts are unmistakable."""
     rng = np.random.default_rng(1)
     with av.open(str(path), "w") as out:
         stream = out.add_stream("libx264", rate=10, options={"crf": "10"})
         stream.width, stream.height, stream.pix_fmt = _W, _H, "yuv420p"
         for index in range(_N):
-            coarse = rng.integers(0, 256, (_H // 8, _W // 8, 3), dtype=np.uint8)
+            if not scenes or index == 0 or index in scenes:
+                coarse = rng.integers(0, 256, (_H // 8, _W // 8, 3), dtype=np.uint8)
+                if scenes:
+                    shot = sum(index >= s for s in scenes)
+                    coarse = coarse // 4 + (0 if shot % 2 else 160)
             image = np.repeat(np.repeat(coarse, 8, axis=0), 8, axis=1)  # survives re-encoding
             frame = av.VideoFrame.from_ndarray(image, format="bgr24")
             frame.pts, frame.time_base = index, Fraction(1, 10)
@@ -101,3 +107,55 @@ def test_an_interrupted_render_leaves_no_output(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         anonymizer.render(src, tmp_path / "out.mp4", regions, progress=interrupt)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
+
+
+class _Keyed(_Fake):
+    """A detector with a quick pass that finds nothing: it records which frames ran in full."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.full: list[int] = []
+        self.quick: list[int] = []
+
+    def detect(self, frame: np.ndarray) -> list[Detection]:
+        self.full.append(self.calls)
+        return super().detect(frame)
+
+    def detect_quick(self, frame: np.ndarray) -> list[Detection]:
+        self.quick.append(self.calls)
+        self.calls += 1
+        return []
+
+
+@pytest.mark.parametrize("every", [1, 4, 5])
+def test_keyframes_run_in_full_and_their_finds_cover_every_frame_between(tmp_path, every):
+    src = _clip(tmp_path / "in.mp4", scenes=(_N,))  # one still shot: no cuts
+    detector = _Keyed()
+    regions = Anonymizer(Settings(keyframes=every), detectors=[detector]).detect(src)
+    assert detector.full == list(range(0, _N, every))
+    assert sorted(detector.full + detector.quick) == list(range(_N))
+    # Found only on keyframes, the face is still covered in every frame, up to the last one.
+    assert sorted(regions.frames) == list(range(_N))
+    for index, frame_regions in regions.frames.items():
+        assert any(r.box.intersection(Box(10, 10, 30, 30)) == 400 for r in frame_regions), index
+        assert all(r.detected == (index in detector.full) for r in frame_regions)
+
+
+def test_a_scene_cut_is_a_keyframe(tmp_path):
+    src = _clip(tmp_path / "in.mp4", scenes=(3, 7))
+    detector = _Keyed()
+    Anonymizer(Settings(keyframes=5), detectors=[detector]).detect(src)
+    assert detector.full == [0, 3, 7]
+
+
+def test_one_shot_video_writes_what_detect_then_render_writes(tmp_path):
+    src = _clip(tmp_path / "in.mp4")
+    settings = Settings(keyframes=3, mode="solid")
+    one_shot = Anonymizer(settings, detectors=[_Keyed()]).anonymize_file(src, tmp_path / "one.mp4")
+    two_step = Anonymizer(settings, detectors=[_Keyed()]).detect(src)
+    Anonymizer(settings, detectors=[]).render(src, tmp_path / "two.mp4", two_step)
+    assert one_shot.frames == two_step.frames
+    for a, b in zip(_frames(tmp_path / "one.mp4"), _frames(tmp_path / "two.mp4"), strict=True):
+        for image in (a, b):  # the face is solid grey in both (x264 only adds a little noise)
+            assert np.median(np.abs(image[12:28, 12:28].astype(int) - 40)) < 6
+        assert np.abs(a.astype(int) - b.astype(int)).mean() < 2

@@ -8,7 +8,7 @@ import numpy as np
 
 from anonymize.types import Detection
 
-__all__ = ["Detector"]
+__all__ = ["Detector", "QuickDetector"]
 
 
 @runtime_checkable
@@ -23,3 +23,15 @@ class Detector(Protocol):
     labels: tuple[str, ...]
 
     def detect(self, frame: np.ndarray) -> list[Detection]: ...
+
+
+@runtime_checkable
+class QuickDetector(Detector, Protocol):
+    """A detector with a cheap pass for the frames of a video between its keyframes.
+
+    The pipeline runs ``detect`` on keyframes (every few frames and at every scene cut) and
+    ``detect_quick`` in between; the tracker carries keyframe detections across the frames in
+    between. A detector without ``detect_quick`` runs in full on every frame.
+    """
+
+    def detect_quick(self, frame: np.ndarray) -> list[Detection]: ...

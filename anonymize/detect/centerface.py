@@ -84,6 +84,8 @@ class CenterFace:
             options.log_severity_level = 3  # the stored model warns about every initializer
             options.intra_op_num_threads = self.threads
             options.inter_op_num_threads = 1
+            # Idle workers would spin on cores the decoder and encoder threads need.
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             self._session = ort.InferenceSession(
                 _dynamic_model(model_path().read_bytes()),
                 sess_options=options,

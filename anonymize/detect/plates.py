@@ -179,10 +179,7 @@ class PlateDetector:
         )
 
     def detect(self, frame: np.ndarray) -> list[Detection]:
-        if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8 or not frame.size:
-            raise ValueError(
-                f"expected an H x W x 3 uint8 BGR frame, got {frame.shape} {frame.dtype}"
-            )
+        _check_frame(frame)
         p = self.profile
         h, w = frame.shape[:2]
         with _SESSION_LOCK:
@@ -208,3 +205,14 @@ class PlateDetector:
             for boxes, scores, source in found
             for box, score in zip(boxes, scores, strict=True)
         ]
+
+    def detect_quick(self, frame: np.ndarray) -> list[Detection]:
+        """Nothing: no plate model is cheap enough for every frame, and plates move with their
+        cars smoothly enough for the tracker to carry them between keyframes."""
+        _check_frame(frame)
+        return []
+
+
+def _check_frame(frame: np.ndarray) -> None:
+    if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8 or not frame.size:
+        raise ValueError(f"expected an H x W x 3 uint8 BGR frame, got {frame.shape} {frame.dtype}")

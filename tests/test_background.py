@@ -1,0 +1,101 @@
+"""Decoder and encoder threads: order kept, errors surfaced, sources closed, backlog bounded."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from anonymize.background import Ordered, prefetch
+
+
+def test_prefetch_yields_everything_in_order():
+    assert list(prefetch(iter(range(100)), depth=3)) == list(range(100))
+
+
+def test_prefetch_runs_ahead_but_only_depth_items():
+    produced = []
+
+    def source():
+        for i in range(50):
+            produced.append(i)
+            yield i
+
+    items = prefetch(source(), depth=3)
+    assert next(items) == 0
+    time.sleep(0.1)
+    assert 2 <= len(produced) <= 5  # a few ahead, never the whole source
+    items.close()
+
+
+def test_prefetch_raises_where_the_source_failed_and_closes_it():
+    closed = threading.Event()
+
+    def source():
+        try:
+            yield 1
+            yield 2
+            raise ValueError("frame 2 is damaged")
+        finally:
+            closed.set()
+
+    got = []
+    with pytest.raises(ValueError, match="frame 2 is damaged"):
+        for item in prefetch(source(), depth=4):
+            got.append(item)
+    assert got == [1, 2]
+    assert closed.is_set()
+
+
+def test_prefetch_closed_early_closes_its_source():
+    closed = threading.Event()
+
+    def source():
+        try:
+            yield from range(1000)
+        finally:
+            closed.set()
+
+    items = prefetch(source(), depth=2)
+    assert [next(items) for _ in range(3)] == [0, 1, 2]
+    items.close()
+    assert closed.is_set()
+
+
+def test_ordered_runs_calls_in_order_and_drains():
+    seen = []
+    with Ordered(depth=2) as worker:
+        for i in range(20):
+            worker.submit(seen.append, i)
+    assert seen == list(range(20))
+
+
+def test_ordered_blocks_when_the_backlog_is_full():
+    release = threading.Event()
+    worker = Ordered(depth=2)
+    worker.submit(release.wait)
+    worker.submit(lambda: None)
+    blocked = threading.Thread(target=worker.submit, args=(lambda: None,))
+    blocked.start()
+    blocked.join(0.2)
+    assert blocked.is_alive()  # a third call waits while two are outstanding
+    release.set()
+    blocked.join(5)
+    assert not blocked.is_alive()
+    worker.__exit__(None, None, None)
+
+
+def test_ordered_surfaces_a_failed_call_and_drops_the_rest():
+    ran = []
+
+    def fail():
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"), Ordered(depth=8) as worker:
+        worker.submit(fail)
+        for i in range(5):
+            time.sleep(0.01)
+            worker.submit(ran.append, i)
+        worker.drain()
+    assert len(ran) < 5
