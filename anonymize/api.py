@@ -25,7 +25,7 @@ from anonymize.detect.base import Detector, QuickDetector
 from anonymize.media import MediaInfo, VideoReader, VideoWriter, atomic_output
 from anonymize.obscure import obscure, whole_frame
 from anonymize.regions import FileInfo, RegionsFile, save, sha256_file, summarise_tracks
-from anonymize.track import Tracker, TrackerConfig, is_scene_cut
+from anonymize.track import Keyframes, Tracker, TrackerConfig, is_scene_cut
 from anonymize.types import Box, Detection, Frame, Region
 
 __all__ = ["AnalysisError", "Anonymizer", "Progress", "report_path"]
@@ -112,15 +112,12 @@ class Anonymizer:
         """
         every = self.settings.keyframes if info.kind == "video" else 1
         tracker = Tracker(TrackerConfig().spanning(every), frame_size=(info.width, info.height))
+        keyframes = Keyframes(every)
         waiting: dict[int, tuple[Frame, list[Region]]] = {}
         previous: np.ndarray | None = None
-        last_full = -every
         for frame in prefetch(_frames(src, info), _BACKLOG, "decode"):
             cut = previous is not None and is_scene_cut(previous, frame.image)
-            full = cut or frame.index - last_full >= every
-            if full:
-                last_full = frame.index
-            detections = self._analyse(frame, full)
+            detections = self._analyse(frame, full=keyframes.is_key(frame.index, cut))
             own = []
             if detections is None:
                 own, detections = [whole_frame(info.width, info.height)], []

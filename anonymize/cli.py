@@ -119,6 +119,14 @@ def _settings_options(func):
             help="Video quality as x264 CRF: lower is better and larger.",
         ),
         click.option(
+            "--keyframes",
+            type=click.IntRange(min=1),
+            default=Settings.keyframes,
+            show_default=True,
+            help="Run the full detectors on every Nth video frame and at scene cuts, quick ones "
+            "between (1: full on every frame, slowest and most thorough).",
+        ),
+        click.option(
             "--on-error",
             type=click.Choice(["fail", "obscure-frame"]),
             default="fail",

@@ -30,7 +30,7 @@ from scipy.optimize import linear_sum_assignment
 
 from anonymize.types import Box, Detection, Region
 
-__all__ = ["Tracker", "TrackerConfig", "is_scene_cut"]
+__all__ = ["Keyframes", "Tracker", "TrackerConfig", "is_scene_cut"]
 
 
 @dataclass(frozen=True)
@@ -269,6 +269,23 @@ class Tracker:
             if b.area <= 0:
                 return None
         return Region(box=b, label=track.label, score=score, track=track.id, detected=detected)
+
+
+class Keyframes:
+    """Which frames of a video get the full detectors: every ``every``-th frame counted from
+    the last keyframe, and the first frame of every shot (after a cut, everything is new)."""
+
+    def __init__(self, every: int) -> None:
+        if every < 1:
+            raise ValueError("every must be at least 1")
+        self.every = every
+        self._last: int | None = None
+
+    def is_key(self, index: int, scene_cut: bool = False) -> bool:
+        if scene_cut or self._last is None or index - self._last >= self.every:
+            self._last = index
+            return True
+        return False
 
 
 _NO_MATCH = 1e6

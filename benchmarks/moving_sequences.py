@@ -7,10 +7,13 @@ across that hides faces for a few frames). The true boxes are the photo's annota
 through the same transform. Sequences are played back to back as one stream, so the scene-cut
 detector is exercised too (true cuts found and false cuts are reported).
 
-The face detector runs once per frame; both variants use the same detections:
+Both variants start from the same detections:
 
-* per-frame: every detection, padded like the pipeline pads it (``--padding``);
-* tracked: the regions ``Tracker`` returns, padded the same way.
+* per-frame: the full detector's detections on every frame, padded like the pipeline pads
+  them (``--padding``), no tracking;
+* tracked: what the pipeline does with a video: the full detector on keyframes (every
+  ``--keyframes`` frames, default the pipeline's, and at scene cuts), its quick pass between,
+  and the regions ``Tracker`` returns, padded the same way.
 
 A face is **visible** in a frame when at least half of its box is inside the frame and not
 behind the bar. A visible face **leaks** when less than ``--cover`` of its visible pixels are
@@ -48,8 +51,9 @@ import cv2
 import numpy as np
 
 from anonymize.config import Settings
+from anonymize.detect.faces import FaceDetector
 from anonymize.obscure import obscure
-from anonymize.track import Tracker, TrackerConfig, is_scene_cut
+from anonymize.track import Keyframes, Tracker, TrackerConfig, is_scene_cut
 from anonymize.types import Box, Detection, Region
 
 SIZE = (640, 360)
@@ -69,31 +73,9 @@ class Shot:
     occluder: list[tuple[int, int] | None]  # per frame, x-range of the bar
 
 
-def load_detector() -> Callable[[np.ndarray], list[Detection]]:
-    """The project's face detector; until it lands, CenterFace with non-maximum suppression."""
-    try:
-        from anonymize.detect.faces import FaceDetector  # type: ignore[import-not-found]
-    except ImportError:
-        from anonymize.detect.centerface import CenterFace
-
-        print("anonymize.detect.faces not available: using CenterFace + NMS", file=sys.stderr)
-        model = CenterFace(threshold=0.5, threads=1)
-
-        def detect(frame: np.ndarray) -> list[Detection]:
-            boxes, scores = model.raw(frame, 1.0)
-            if len(boxes) == 0:
-                return []
-            xywh = [
-                [float(x1), float(y1), float(x2 - x1), float(y2 - y1)] for x1, y1, x2, y2 in boxes
-            ]
-            keep = cv2.dnn.NMSBoxes(xywh, scores.tolist(), 0.5, 0.3)
-            return [
-                Detection(Box(*map(float, boxes[i])), float(scores[i]), "face", "centerface")
-                for i in np.asarray(keep).ravel()
-            ]
-
-        return detect
-    return FaceDetector().detect
+def load_detector() -> FaceDetector:
+    """The project's face detector, with its full and its quick (between keyframes) passes."""
+    return FaceDetector()
 
 
 def make_shot(
@@ -249,22 +231,29 @@ def evaluate(
     config: TrackerConfig,
     padding: float,
     cover: float,
+    quick: Callable[[np.ndarray], list[Detection]],
+    keyframes: int = 1,
 ) -> dict:
     stream = [(s, t) for s in shots for t in range(len(s.frames))]
-    detections, cut_flags = [], []
+    detections, quick_detections, cut_flags = [], [], []
     start = time.perf_counter()
     for i, (shot, t) in enumerate(stream):
         detections.append(detect(shot.frames[t]))
+        quick_detections.append(quick(shot.frames[t]))
         prev = stream[i - 1] if i else None
         cut_flags.append(prev is not None and is_scene_cut(prev[0].frames[prev[1]], shot.frames[t]))
     detect_seconds = time.perf_counter() - start
     true_cuts = {i for i, (_, t) in enumerate(stream) if t == 0 and i > 0}
     found = {i for i, c in enumerate(cut_flags) if c}
 
+    config = config.spanning(keyframes)
     tracker = Tracker(config, SIZE)
+    schedule = Keyframes(keyframes)
     tracked: dict[int, list[Region]] = {}
     start = time.perf_counter()
     for i, dets in enumerate(detections):
+        if not schedule.is_key(i, cut_flags[i]):
+            dets = quick_detections[i]
         tracked.update(tracker.update(i, dets, scene_cut=cut_flags[i]))
     tracked.update(tracker.finish())
     track_seconds = time.perf_counter() - start
@@ -309,6 +298,7 @@ def evaluate(
         "shots": len(shots),
         "frames": len(stream),
         "tracker": config.__dict__,
+        "keyframes": keyframes,
         "lag": tracker.lag,
         "cuts": {
             "true": len(true_cuts),
@@ -360,6 +350,8 @@ def save_strips(
     detect: Callable[[np.ndarray], list[Detection]],
     config: TrackerConfig,
     padding: float,
+    quick: Callable[[np.ndarray], list[Detection]],
+    keyframes: int,
     step: int = 3,
     per_row: int = 6,
 ) -> list[tuple[Path, dict]]:
@@ -379,15 +371,17 @@ def save_strips(
                 break
             frames.append(frame)
         h, w = frames[0].shape[:2]
-        tracker = Tracker(config, (w, h))
+        tracker = Tracker(config.spanning(keyframes), (w, h))
         regions: dict[int, list[Region]] = {}
         found: list[list[Detection]] = []
         cuts = 0
+        schedule = Keyframes(keyframes)
         for i, frame in enumerate(frames):
             cut = i > 0 and is_scene_cut(frames[i - 1], frame)
             cuts += cut
             found.append(detect(frame))
-            regions.update(tracker.update(i, found[-1], scene_cut=cut))
+            dets = found[-1] if schedule.is_key(i, cut) else quick(frame)
+            regions.update(tracker.update(i, dets, scene_cut=cut))
         regions.update(tracker.finish())
         area = [
             sum(_area([d.box for d in found[i]], padding, w, h) for i in range(len(frames))),
@@ -491,6 +485,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--cache", type=Path, help="keep detections here and reuse them (speed is then not real)"
     )
+    parser.add_argument(
+        "--keyframes",
+        type=int,
+        default=Settings.keyframes,
+        help="full detector every N frames, quick pass between, as the pipeline runs video",
+    )
     parser.add_argument("--strips", type=Path, help="save strips of real clips here instead")
     parser.add_argument(
         "--clips",
@@ -509,18 +509,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="override a TrackerConfig field, e.g. --set drift_growth=0.01",
     )
     args = parser.parse_args(argv)
-    detect = load_detector()
+    detector = load_detector()
+    detect, quick = detector.detect, detector.detect_quick
     config = _config(args.set)
     if args.strips:
-        for path, stats in save_strips(args.clips, args.strips, detect, config, args.padding):
+        for path, stats in save_strips(
+            args.clips, args.strips, detect, config, args.padding, quick, args.keyframes
+        ):
             print(path, stats)
         return 0
     shots = list(load_shots(args.folder, args.shots, args.length, args.seed))
+    caches = []
     if args.cache:
         key = {"shots": args.shots, "length": args.length, "seed": args.seed}
-        detect = cache = _DetectionCache(detect, args.cache, key)
-    result = evaluate(shots, detect, config, args.padding, args.cover)
-    if args.cache:
+        detect = _DetectionCache(detect, args.cache, key)
+        quick = _DetectionCache(quick, args.cache.with_suffix(".quick.json"), key)
+        caches = [detect, quick]
+    result = evaluate(shots, detect, config, args.padding, args.cover, quick, args.keyframes)
+    for cache in caches:
         cache.save()
     print(format_report(result))
     if args.json:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from anonymize.track import Tracker, TrackerConfig, is_scene_cut
+from anonymize.track import Keyframes, Tracker, TrackerConfig, is_scene_cut
 from anonymize.types import Box, Detection, Region
 
 
@@ -258,3 +258,12 @@ def test_fade_to_black_is_a_cut_only_once_the_frame_is_flat() -> None:
     black = np.zeros_like(a)
     assert is_scene_cut(a, black)
     assert not is_scene_cut(black, black)
+
+
+def test_keyframes_every_n_frames_from_the_last_one_and_at_every_cut() -> None:
+    schedule = Keyframes(4)
+    cuts = {6}
+    keys = [i for i in range(15) if schedule.is_key(i, scene_cut=i in cuts)]
+    assert keys == [0, 4, 6, 10, 14]
+    with pytest.raises(ValueError):
+        Keyframes(0)

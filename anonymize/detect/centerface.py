@@ -86,6 +86,9 @@ class CenterFace:
             options.inter_op_num_threads = 1
             # Idle workers would spin on cores the decoder and encoder threads need.
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            # Input sizes change from pass to pass: an arena would keep the largest pass's
+            # buffers, and more, for good (hundreds of MB at 1080p).
+            options.enable_cpu_mem_arena = False
             self._session = ort.InferenceSession(
                 _dynamic_model(model_path().read_bytes()),
                 sess_options=options,
