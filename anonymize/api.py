@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -66,13 +66,10 @@ class Anonymizer:
         _refuse_overwriting_input(src, dst)
         info = media.probe(src)
         if info.kind == "image":
-            regions = self.render(src, dst, self.detect(src), progress)
-        else:
-            with atomic_output(dst) as tmp:
-                regions = self._anonymize_video(src, tmp, info, progress)
-            regions.output = _file_info(dst, info, frame_count=regions.input.frame_count)
-        if report:
-            save(regions, report_path(dst))
+            return self.render(src, dst, self.detect(src), progress, report=report)
+        with atomic_output(dst) as tmp:
+            regions = self._anonymize_video(src, tmp, info, progress)
+            self._finish(regions, tmp, dst, info, regions.input.frame_count, report)
         return regions
 
     def detect(self, src: Path, progress: Progress | None = None) -> RegionsFile:
@@ -145,9 +142,17 @@ class Anonymizer:
         )
 
     def render(
-        self, src: Path, dst: Path, regions: RegionsFile, progress: Progress | None = None
+        self,
+        src: Path,
+        dst: Path,
+        regions: RegionsFile,
+        progress: Progress | None = None,
+        report: bool = False,
     ) -> RegionsFile:
-        """Write ``dst`` with exactly the regions in ``regions`` obscured; return it with hashes."""
+        """Write ``dst`` with exactly the regions in ``regions`` obscured; return it with hashes.
+
+        With ``report`` the sidecar is written too, before the output takes its final name:
+        a finished output never lacks its report (a re-run skips finished outputs)."""
         src, dst = Path(src), Path(dst)
         _refuse_overwriting_input(src, dst)
         if sha256_file(src) != regions.input.sha256:
@@ -164,8 +169,17 @@ class Anonymizer:
                 raise AnalysisError(
                     f"decoded {count} frames but the regions cover {regions.input.frame_count}"
                 )
-        regions.output = _file_info(dst, info, frame_count=count)
+            self._finish(regions, tmp, dst, info, count, report)
         return regions
+
+    @staticmethod
+    def _finish(
+        regions: RegionsFile, tmp: Path, dst: Path, info: MediaInfo, count: int, report: bool
+    ) -> None:
+        """Record the finished output (still under its temporary name) and write the sidecar."""
+        regions.output = replace(_file_info(tmp, info, frame_count=count), name=dst.name)
+        if report:
+            save(regions, report_path(dst))
 
     def _render_video(
         self, src: Path, tmp: Path, info: MediaInfo, regions: RegionsFile, progress: Progress | None

@@ -20,7 +20,7 @@ import click
 from tqdm import tqdm
 
 from anonymize import __version__, media
-from anonymize.api import AnalysisError, Anonymizer, Progress, report_path
+from anonymize.api import AnalysisError, Anonymizer, Progress
 from anonymize.batch import ENGINES, BatchError, Job, anonymize_job, run_jobs, skip_existing
 from anonymize.config import MODES, SENSITIVITIES, SHAPES, TARGETS, Settings
 from anonymize.media.atomic import remove_leftovers
@@ -323,8 +323,7 @@ def render(
     try:
         regions = load_regions(regions_path)
         with _frame_bar(src, quiet) as bar:
-            regions = anonymizer.render(src, output, regions, progress=bar.update)
-        save_regions(regions, report_path(output))
+            anonymizer.render(src, output, regions, progress=bar.update, report=True)
     except _FAILURES as err:
         _fail(src, err)
     click.echo(f"wrote {_show(output)}", err=True)

@@ -33,7 +33,7 @@ class Settings:
     keep_metadata: bool = False
     quality: int = 18  # x264 CRF: 18 is visually lossless
     on_error: Literal["fail", "obscure-frame"] = "fail"
-    keyframes: int = 8
+    keyframes: int = 2
 
     def __post_init__(self) -> None:
         if self.keyframes < 1:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from fractions import Fraction
 from pathlib import Path
 
@@ -159,3 +161,23 @@ def test_one_shot_video_writes_what_detect_then_render_writes(tmp_path):
         for image in (a, b):  # the face is solid grey in both (x264 only adds a little noise)
             assert np.median(np.abs(image[12:28, 12:28].astype(int) - 40)) < 6
         assert np.abs(a.astype(int) - b.astype(int)).mean() < 2
+
+
+def test_the_report_is_written_before_the_output_takes_its_name(tmp_path, monkeypatch):
+    src = _clip(tmp_path / "in.mp4")
+
+    def full_disk(regions, path):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("anonymize.api.save", full_disk)
+    with pytest.raises(OSError, match="No space"):
+        Anonymizer(Settings(), detectors=[_Fake()]).anonymize_file(src, tmp_path / "out.mp4")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]  # no output without report
+    monkeypatch.undo()
+    regions = Anonymizer(Settings(), detectors=[_Fake()]).anonymize_file(src, tmp_path / "out.mp4")
+    report = json.loads((tmp_path / "out.mp4.json").read_text())
+    assert (
+        report["output"]["sha256"]
+        == hashlib.sha256((tmp_path / "out.mp4").read_bytes()).hexdigest()
+    )
+    assert regions.output.name == "out.mp4"

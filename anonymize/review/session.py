@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from anonymize import media, regions
-from anonymize.api import AnalysisError, Anonymizer, Progress, report_path
+from anonymize.api import AnalysisError, Anonymizer, Progress
 from anonymize.config import Settings
 from anonymize.obscure import obscure
 from anonymize.regions import RegionsError, RegionsFile
@@ -307,8 +307,7 @@ class ReviewSession:
     def _render(self, snapshot: RegionsFile) -> None:
         renderer = Anonymizer(self.settings, detectors=[])
         try:
-            done = renderer.render(self.src, self.output_path, snapshot, self._progress)
-            regions.save(done, report_path(self.output_path))
+            renderer.render(self.src, self.output_path, snapshot, self._progress, report=True)
         except _Cancelled:
             self._finish("failed", "the render was stopped; nothing was written")
         except (media.MediaError, AnalysisError, RegionsError, OSError) as err:
