@@ -7,6 +7,11 @@ It is the model that holds on to profiles and tilted heads where CenterFace lets
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+
 import cv2
 import numpy as np
 
@@ -56,9 +61,28 @@ class BlazeFace:
 
     def _get_solution(self):
         if self._solution is None:
-            from mediapipe.python.solutions import face_detection
+            with _native_logs_silenced():
+                from mediapipe.python.solutions import face_detection
 
-            self._solution = face_detection.FaceDetection(
-                model_selection=_MODELS[self.model], min_detection_confidence=self.threshold
-            )
+                solution = face_detection.FaceDetection(
+                    model_selection=_MODELS[self.model], min_detection_confidence=self.threshold
+                )
+                solution.process(np.zeros((8, 8, 3), np.uint8))  # TFLite logs on first use
+            self._solution = solution
         return self._solution
+
+
+@contextlib.contextmanager
+def _native_logs_silenced() -> Iterator[None]:
+    """Send the process's stderr to /dev/null while MediaPipe builds its graph: its C++ logs
+    (TFLite delegate notes, absl warnings) would otherwise break the CLI's one-line output.
+    Failures still surface as Python exceptions."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
