@@ -1,7 +1,8 @@
 """Face detection: what each ingredient adds, and milliseconds per 1080p frame.
 
-``ablate`` runs every model pass once per photo (at the lowest thresholds of the variants),
-then, for each variant, keeps the passes and scores the variant uses, merges, pads, obscures
+``ablate`` runs every model pass once per photo (at the lowest thresholds of the variants;
+``--cache DIR`` keeps them for the next run), then, for each variant, keeps the passes and
+scores the variant's preset uses, merges them as ``FaceDetector`` does, pads, obscures
 with the project's ``obscure`` and scores the pixels with ``anonymize.eval``'s rule. It skips
 the tracker and the media writer, so its figures can differ slightly from
 ``python -m anonymize.eval`` (which runs the whole pipeline and is the figure we quote).
@@ -10,8 +11,9 @@ the tracker and the media writer, so its figures can differ slightly from
 time and as this process's CPU time (the CPU time does not depend on the other work sharing
 the machine).
 
-    nice /work/venv/bin/python benchmarks/eval_faces.py ablate ../shared/data/faces_wider_val
-    nice /work/venv/bin/python benchmarks/eval_faces.py speed \\
+    nice python benchmarks/eval_faces.py ablate ../shared/data/faces_wider_val \\
+        --cache /tmp/face-passes
+    nice python benchmarks/eval_faces.py speed \\
         ../shared/data/videos/street_walking_1080p.mp4 --frames 10
 """
 
@@ -28,69 +30,63 @@ import cv2
 import numpy as np
 
 from anonymize.config import Settings
-from anonymize.detect.faces import PRESETS, FaceDetector, merge_boxes
+from anonymize.detect.faces import PRESETS, FaceDetector, Preset, merge_passes
 from anonymize.eval import BUCKETS, EvalResult, score_image
 from anonymize.obscure import obscure
 from anonymize.types import Box, Region
 
 _STD = PRESETS["standard"]
-_CF_THRESHOLD = _STD.centerface_threshold
-_BZ_THRESHOLD = _STD.blazeface_threshold
-# name: (passes used, CenterFace threshold, BlazeFace threshold, padding)
+_HIGH = PRESETS["high"]
+# The standard preset before issue 3: every box a pass is sure enough of, no fusing.
+_OLD = replace(_STD, centerface_threshold=0.3, centerface_sizes=(1024, 2048), fused_threshold=None)
+_FUSED = replace(_STD, centerface_sizes=(1024, 2048))
+# name: (preset, padding). Each variant is the preset FaceDetector would run, so what it adds
+# here is what it adds in the pipeline (short of the tracker).
 VARIANTS = {
-    "centerface@1024": (("centerface@1024",), _CF_THRESHOLD, 1.0, 0.2),
-    "centerface@2048": (("centerface@2048",), _CF_THRESHOLD, 1.0, 0.2),
-    "+ centerface@1024": (("centerface@1024", "centerface@2048"), _CF_THRESHOLD, 1.0, 0.2),
-    "+ blazeface short+full (standard)": ("standard", _CF_THRESHOLD, _BZ_THRESHOLD, 0.2),
-    "standard, padding 0.1": ("standard", _CF_THRESHOLD, _BZ_THRESHOLD, 0.1),
-    "standard, padding 0.3": ("standard", _CF_THRESHOLD, _BZ_THRESHOLD, 0.3),
-    "+ centerface@512": ("512", _CF_THRESHOLD, _BZ_THRESHOLD, 0.2),
-    "+ blazeface tiles 2x2": ("tiles", _CF_THRESHOLD, _BZ_THRESHOLD, 0.2),
-    "+ flip": ("flip", _CF_THRESHOLD, _BZ_THRESHOLD, 0.2),
-    "high": (
-        "high",
-        PRESETS["high"].centerface_threshold,
-        PRESETS["high"].blazeface_threshold,
-        0.2,
-    ),
-}
-_STANDARD_PASSES = (
-    "centerface@1024",
-    "centerface@2048",
-    "blazeface-short",
-    "blazeface-full",
-)
-_NAMED = {
-    "standard": _STANDARD_PASSES,
-    "512": (*_STANDARD_PASSES, "centerface@512"),
-    "tiles": (*_STANDARD_PASSES, "blazeface-full-tiles"),
-    "flip": (*_STANDARD_PASSES, "centerface@2048-flip"),
-    "high": (*_STANDARD_PASSES, "centerface@512", "blazeface-full-tiles", "centerface@2048-flip"),
+    "centerface@1024": (replace(_OLD, centerface_sizes=(1024,), blazeface_threshold=1.1), 0.2),
+    "+ centerface@2048": (replace(_OLD, blazeface_threshold=1.1), 0.2),
+    "+ blazeface short+full (old standard)": (_OLD, 0.2),
+    "old standard, padding 0.3": (_OLD, 0.3),
+    "old standard, centerface 0.25": (replace(_OLD, centerface_threshold=0.25), 0.2),
+    "old standard + centerface@512": (replace(_OLD, centerface_sizes=(512, 1024, 2048)), 0.2),
+    "fused 0.3 (centerface 0.1)": (_FUSED, 0.2),
+    "fused 0.4": (replace(_FUSED, fused_threshold=0.4), 0.2),
+    "fused 0.3 + centerface@512 (standard)": (_STD, 0.2),
+    "standard, fused 0.35": (replace(_STD, fused_threshold=0.35), 0.2),
+    "standard + blazeface tiles 2x2 at 0.6": (replace(_STD, tiles=2, blazeface_threshold=0.6), 0.2),
+    "standard, padding 0.25": (_STD, 0.25),
+    "high": (_HIGH, 0.2),
 }
 
 
-def ablate(folder: Path) -> None:
+def ablate(folder: Path, cache: Path | None = None) -> None:
+    """Score every variant; ``cache`` (a folder outside the repository) keeps each photo's
+    passes, so a second run with new variants skips the models (empty it when a variant lowers
+    a threshold below what the cached passes were run at)."""
     entries = json.loads((folder / "gt.json").read_text())
+    presets = [p for p, _ in VARIANTS.values()]
     superset = replace(
-        PRESETS["high"],
-        centerface_threshold=min(v[1] for v in VARIANTS.values()),
-        blazeface_threshold=min(v[2] for v in VARIANTS.values()),
+        _HIGH,
+        centerface_threshold=min(p.centerface_threshold for p in presets),
+        centerface_sizes=tuple(sorted({s for p in presets for s in p.centerface_sizes})),
+        blazeface_threshold=min(p.blazeface_threshold for p in presets),
+        tiles=max(p.tiles for p in presets),
+        flip=any(p.flip for p in presets),
     )
     detector = FaceDetector(preset=superset)
     totals = {name: ([], 0, 0) for name in VARIANTS}
-    for entry in entries:
+    for i, entry in enumerate(entries):
         image = cv2.imread(str(folder / entry["image"]))
-        passes = detector.passes(image)
+        passes = _passes(detector, image, cache / f"{i}.npz" if cache else None)
         h, w = image.shape[:2]
-        for name, (used, cf_threshold, bz_threshold, padding) in VARIANTS.items():
-            used = _NAMED.get(used, used)
-            boxes, scores = [], []
-            for pass_name in used:
+        for name, (preset, padding) in VARIANTS.items():
+            used = []
+            for pass_name in _pass_names(preset):
                 b, s = passes[pass_name]
-                keep = s >= (cf_threshold if pass_name.startswith("centerface") else bz_threshold)
-                boxes.append(b[keep])
-                scores.append(s[keep])
-            merged, _ = merge_boxes(np.concatenate(boxes), np.concatenate(scores))
+                cf = pass_name.startswith("centerface")
+                keep = s >= (preset.centerface_threshold if cf else preset.blazeface_threshold)
+                used.append((b[keep], s[keep]))
+            merged, _ = merge_passes(used, preset)
             regions = [
                 Region(Box(*map(float, b)).padded(padding).clipped(w, h), "face") for b in merged
             ]
@@ -101,14 +97,41 @@ def ablate(folder: Path) -> None:
             kept, bg, ch = totals[name]
             totals[name] = (kept + scored, bg + background, ch + changed)
     names = [b[0] for b in BUCKETS]
-    print(f"{'variant':36s} " + " ".join(f"{n:>6s}" for n in names) + "   over")
+    print(f"{'variant':40s} " + " ".join(f"{n:>6s}" for n in names) + "   over")
     for name, (scored, background, changed) in totals.items():
         result = EvalResult(str(folder), len(entries), tuple(scored), background, changed, 0.0)
         shares = []
         for bucket in names:
             hit, total = result.bucket(bucket)
             shares.append(f"{100 * hit / max(1, total):6.1f}")
-        print(f"{name:36s} " + " ".join(shares) + f" {100 * result.over_redaction:5.2f}%")
+        print(f"{name:40s} " + " ".join(shares) + f" {100 * result.over_redaction:5.2f}%")
+
+
+def _pass_names(preset: Preset) -> list[str]:
+    """The passes ``FaceDetector.passes`` runs for ``preset``, by name."""
+    names = [f"centerface@{size}" for size in preset.centerface_sizes]
+    if preset.flip:
+        names.append(f"centerface@{max(preset.centerface_sizes)}-flip")
+    names += ["blazeface-short", "blazeface-full"]
+    if preset.tiles > 1:
+        names.append("blazeface-full-tiles")
+    return names
+
+
+def _passes(
+    detector: FaceDetector, image: np.ndarray, cached: Path | None
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    if cached is not None and cached.exists():
+        with np.load(cached) as z:
+            passes = {k[:-2]: (z[k], z[k[:-2] + "|s"]) for k in z.files if k.endswith("|b")}
+        if set(_pass_names(detector.preset)) <= set(passes):
+            return passes
+    passes = detector.passes(image)
+    if cached is not None:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        arrays = {f"{k}|{t}": v[j] for k, v in passes.items() for j, t in enumerate("bs")}
+        np.savez(cached, **arrays)
+    return passes
 
 
 def speed(video: Path, frames: int, sensitivities: list[str]) -> None:
@@ -137,13 +160,14 @@ def main() -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     a = sub.add_parser("ablate", help="recall and over-redaction per ingredient")
     a.add_argument("folder", type=Path)
+    a.add_argument("--cache", type=Path, help="folder (outside the repository) to keep passes in")
     s = sub.add_parser("speed", help="milliseconds per frame of a video")
     s.add_argument("video", type=Path)
     s.add_argument("--frames", type=int, default=10)
     s.add_argument("--sensitivity", default="standard,high")
     args = parser.parse_args()
     if args.command == "ablate":
-        ablate(args.folder)
+        ablate(args.folder, args.cache)
     else:
         speed(args.video, args.frames, args.sensitivity.split(","))
 

@@ -4,6 +4,7 @@ on a bundled photo and on annotated real photos."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -13,7 +14,7 @@ from skimage import data as skdata
 from anonymize.detect.base import Detector
 from anonymize.detect.blazeface import BlazeFace
 from anonymize.detect.centerface import CenterFace
-from anonymize.detect.faces import FaceDetector, merge_boxes
+from anonymize.detect.faces import PRESETS, FaceDetector, merge_boxes, merge_passes
 from anonymize.types import Box
 
 # The astronaut's face in skimage.data.astronaut() (512 x 512), drawn by hand.
@@ -123,3 +124,17 @@ def test_merge_keeps_one_box_per_face_and_never_shrinks_the_best():
     assert merged_scores.max() == pytest.approx(0.9)
     empty, empty_scores = merge_boxes(np.zeros((0, 4), np.float32), np.zeros(0, np.float32))
     assert empty.shape == (0, 4) and empty_scores.shape == (0,)
+
+
+def test_fused_merge_adds_evidence_across_passes_only():
+    # Two faint boxes on one face from two passes add up; two from one pass do not.
+    face = np.array([[10, 10, 50, 50], [11, 9, 51, 49]], np.float32)
+    scores = np.array([0.2, 0.2], np.float32)
+    _, across = merge_boxes(face, scores, sources=np.array([0, 1]))
+    _, within = merge_boxes(face, scores, sources=np.array([0, 0]))
+    assert across[0] == pytest.approx(1 - 0.8 * 0.8)
+    assert within[0] == pytest.approx(0.2)
+    preset = replace(PRESETS["standard"], fused_threshold=0.3)
+    assert len(merge_passes([(face[:1], scores[:1])], preset)[0]) == 0
+    agreed = [(face[i : i + 1], scores[i : i + 1]) for i in range(2)]
+    assert len(merge_passes(agreed, preset)[0]) == 1
