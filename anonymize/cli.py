@@ -11,8 +11,10 @@ import contextlib
 import errno
 import json
 import os
+import signal
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -182,11 +184,14 @@ def run(
     anonymizer = Anonymizer(_settings(**settings_kw))
     results = []
     overall = tqdm(total=len(jobs), unit="file", disable=quiet or len(jobs) < 2, position=0)
+    interrupted = _watch_interrupts()
     for position, job in enumerate(jobs):
         remove_leftovers(job.dst)  # of a run killed before it could tidy up
         result = skip_existing(job, overwrite) or anonymize_job(
             anonymizer, job, not no_report, watch=lambda src: _frame_progress(src, quiet)
         )
+        if interrupted.is_set():
+            raise KeyboardInterrupt  # the file's own work was undone; stop the run
         _report_failure(result)
         results.append(result)
         overall.update(1)
@@ -199,6 +204,22 @@ def run(
             break
     overall.close()
     _summarise(results, as_json)
+
+
+def _watch_interrupts() -> threading.Event:
+    """An event set by Ctrl+C (SIGINT), which still raises KeyboardInterrupt as usual.
+
+    FFmpeg's libraries can turn an interrupt that lands inside them into an ordinary error of
+    the file at hand; the event lets the run stop anyway instead of going on to the next file.
+    """
+    interrupted = threading.Event()
+
+    def handler(signum: int, frame: object) -> None:
+        interrupted.set()
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, handler)
+    return interrupted
 
 
 @contextlib.contextmanager

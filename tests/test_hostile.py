@@ -754,7 +754,7 @@ def _kill_when(command: list[str], ready: Callable[[], bool], sig: int) -> tuple
     run = subprocess.Popen(command, env=_env(), stderr=subprocess.PIPE, text=True)
     try:
         _wait_for(lambda: ready() or run.poll() is not None)
-        assert run.poll() is None, "the run ended before the moment came"
+        assert run.poll() is None, f"the run ended before the moment came: {run.stderr.read()}"
         run.send_signal(sig)
         _, stderr = run.communicate(timeout=60)
     finally:
