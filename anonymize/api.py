@@ -112,19 +112,20 @@ class Anonymizer:
         keyframes = Keyframes(every)
         waiting: dict[int, tuple[Frame, list[Region]]] = {}
         previous: np.ndarray | None = None
-        for frame in prefetch(_frames(src, info), _BACKLOG, "decode"):
-            cut = previous is not None and is_scene_cut(previous, frame.image)
-            detections = self._analyse(frame, full=keyframes.is_key(frame.index, cut))
-            own = []
-            if detections is None:
-                own, detections = [whole_frame(info.width, info.height)], []
-            waiting[frame.index] = (frame, own)
-            for index, regions in tracker.update(frame.index, detections, scene_cut=cut):
-                settled, own = waiting.pop(index)
-                yield settled, own + self._finalise(regions, info)
-            previous = frame.image
-            if progress:
-                progress(1)
+        with closing(prefetch(_frames(src, info), _BACKLOG, "decode")) as frames:
+            for frame in frames:
+                cut = previous is not None and is_scene_cut(previous, frame.image)
+                detections = self._analyse(frame, full=keyframes.is_key(frame.index, cut))
+                own = []
+                if detections is None:
+                    own, detections = [whole_frame(info.width, info.height)], []
+                waiting[frame.index] = (frame, own)
+                for index, regions in tracker.update(frame.index, detections, scene_cut=cut):
+                    settled, own = waiting.pop(index)
+                    yield settled, own + self._finalise(regions, info)
+                previous = frame.image
+                if progress:
+                    progress(1)
         for index, regions in tracker.finish():
             settled, own = waiting.pop(index)
             yield settled, own + self._finalise(regions, info)
