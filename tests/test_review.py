@@ -102,6 +102,7 @@ def browser():
 
 
 def test_review_in_a_browser_keeps_one_face_and_covers_a_drawn_region(street, browser) -> None:
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
@@ -113,7 +114,9 @@ def test_review_in_a_browser_keeps_one_face_and_covers_a_drawn_region(street, br
     server.start()
     try:
         browser.get(server.url)
-        wait = WebDriverWait(browser, 60)
+        # The page redraws its lists after each edit: an element found just before a redraw
+        # goes stale, and the next poll finds the new one.
+        wait = WebDriverWait(browser, 60, ignored_exceptions=[StaleElementReferenceException])
         wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready"))
         wait.until(lambda d: d.execute_script("return document.getElementById('frame').complete"))
         thumbs = browser.find_elements(By.CSS_SELECTOR, "#tracks img.thumb")
