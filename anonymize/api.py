@@ -23,6 +23,7 @@ from anonymize.config import Settings
 from anonymize.detect import build_detectors
 from anonymize.detect.base import Detector, QuickDetector
 from anonymize.media import MediaInfo, VideoReader, VideoWriter, atomic_output
+from anonymize.motion import CameraMotion
 from anonymize.obscure import obscure, whole_frame
 from anonymize.regions import FileInfo, RegionsFile, save, sha256_file, summarise_tracks
 from anonymize.track import Keyframes, Tracker, TrackerConfig, is_scene_cut
@@ -105,11 +106,13 @@ class Anonymizer:
         """Every frame in order with its final, padded regions.
 
         A frame waits here only until the tracker has settled it (the tracker's lag), so at
-        most that many decoded frames are held, whatever the length of the file.
+        most that many decoded frames are held, whatever the length of the file. The camera's
+        motion goes to the tracker too, so boxes it carries move with the picture.
         """
         every = self.settings.keyframes if info.kind == "video" else 1
         tracker = Tracker(TrackerConfig().spanning(every), frame_size=(info.width, info.height))
         keyframes = Keyframes(every)
+        camera = CameraMotion()
         waiting: dict[int, tuple[Frame, list[Region]]] = {}
         previous: np.ndarray | None = None
         with closing(prefetch(_frames(src, info), _BACKLOG, "decode")) as frames:
@@ -120,7 +123,10 @@ class Anonymizer:
                 if detections is None:
                     own, detections = [whole_frame(info.width, info.height)], []
                 waiting[frame.index] = (frame, own)
-                for index, regions in tracker.update(frame.index, detections, scene_cut=cut):
+                motion = camera.update(frame.image)
+                for index, regions in tracker.update(
+                    frame.index, detections, scene_cut=cut, motion=motion
+                ):
                     settled, own = waiting.pop(index)
                     yield settled, own + self._finalise(regions, info)
                 previous = frame.image

@@ -10,7 +10,10 @@ detections of the same thing across frames and decides, per frame, which regions
   detection, most often a false alarm, reaches only ``tentative_extend`` frames);
 - predicted boxes grow by the track's recent motion, its shake and their distance from a real
   detection; a detected box is never shrunk (size smoothing only ever adds area);
-- scene cuts end every track, and nothing is carried or extended across a cut.
+- scene cuts end every track, and nothing is carried or extended across a cut;
+- given the camera's motion between frames (:mod:`anonymize.motion`), tracks live in
+  coordinates that follow the camera from the start of the shot, so a pan or a shake moves
+  carried boxes with the picture and the margins only have to cover the subject's own motion.
 
 Association is a Hungarian assignment (scipy) on IoU and centre distance against a
 constant-velocity prediction fitted to a track's last few detections: faces and plates in
@@ -91,10 +94,14 @@ class _Track:
     scores: list[float] = field(default_factory=list)
     end: int | None = None  # last frame coverage may reach to, once the track is over
 
-    def add(self, index: int, detection: Detection) -> None:
-        b = detection.box
+    raw: list[np.ndarray] = field(default_factory=list)  # detections as found, frame pixels
+
+    def add(self, index: int, detection: Detection, camera: np.ndarray) -> None:
+        """Record a detection; ``camera`` maps the shot's coordinates to this frame's."""
+        raw = _array(detection.box)
         self.frames.append(index)
-        self.boxes.append(np.array([b.x1, b.y1, b.x2, b.y2], dtype=np.float64))
+        self.raw.append(raw)
+        self.boxes.append(_map_box(raw, np.linalg.inv(camera)))
         self.scores.append(float(detection.score))
 
     @property
@@ -119,6 +126,9 @@ class Tracker:
         self._next_emit = 0  # first frame not yet returned
         self._current = -1  # last frame fed
         self._segment_start = 0
+        # Per frame not yet returned: the 3x3 map from the shot's coordinates to the frame's.
+        self._camera: dict[int, np.ndarray] = {}
+        self._last_camera = np.eye(3)
 
     @property
     def lag(self) -> int:
@@ -128,9 +138,17 @@ class Tracker:
         return max(c.extend_before, c.max_gap, c.smoothing)
 
     def update(
-        self, index: int, detections: Sequence[Detection], scene_cut: bool = False
+        self,
+        index: int,
+        detections: Sequence[Detection],
+        scene_cut: bool = False,
+        motion: np.ndarray | None = None,
     ) -> list[tuple[int, list[Region]]]:
-        """Feed frame ``index``; return the frames that are now final with their regions."""
+        """Feed frame ``index``; return the frames that are now final with their regions.
+
+        ``motion`` is the camera's 2x3 affine map from the previous frame's pixels to this
+        one's (:class:`anonymize.motion.CameraMotion`); None means a still camera.
+        """
         if index != self._current + 1:
             raise ValueError(f"expected frame {self._current + 1}, got {index}")
         self._current = index
@@ -141,6 +159,11 @@ class Tracker:
                     track.end = min(track.last + self.config.extend_after, index - 1)
             self._segment_start = index
             out += self._emit_through(index - 1)
+        if index == self._segment_start:
+            self._last_camera = np.eye(3)
+        elif motion is not None:
+            self._last_camera = np.vstack([motion, [0.0, 0.0, 1.0]]) @ self._last_camera
+        self._camera[index] = self._last_camera
         self._retire(index)
         self._associate(index, detections)
         out += self._emit_through(index - self.lag)
@@ -174,12 +197,12 @@ class Tracker:
                 rows, cols = linear_sum_assignment(cost)
                 for r, c in zip(rows, cols, strict=True):
                     if cost[r, c] < _NO_MATCH:
-                        tracks[r].add(index, dets[c])
+                        tracks[r].add(index, dets[c], self._camera[index])
                         matched.add(c)
             for c, det in enumerate(dets):
                 if c not in matched:
                     track = _Track(self._next_id, label, self._segment_start)
-                    track.add(index, det)
+                    track.add(index, det, self._camera[index])
                     self._tracks.append(track)
                     self._next_id += 1
 
@@ -187,7 +210,8 @@ class Tracker:
         """Cost of continuing each track with each detection; ``_NO_MATCH`` where gated out."""
         c = self.config
         pred = np.stack([_extrapolate(t, index, c.fit_frames) for t in tracks])  # T x 4
-        det = np.array([[d.box.x1, d.box.y1, d.box.x2, d.box.y2] for d in dets])  # D x 4
+        to_shot = np.linalg.inv(self._camera[index])
+        det = np.stack([_map_box(_array(d.box), to_shot) for d in dets])  # D x 4
         iou = _iou_matrix(pred, det)
         p_size = _sizes(pred)[:, None]
         d_size = _sizes(det)[None, :]
@@ -214,6 +238,7 @@ class Tracker:
             out.append((f, regions))
         self._next_emit = max(self._next_emit, last + 1)
         horizon = self._next_emit
+        self._camera = {f: m for f, m in self._camera.items() if f >= horizon}
         self._tracks = [t for t in self._tracks if t.end is None or t.end >= horizon]
         return out
 
@@ -228,9 +253,11 @@ class Tracker:
         tail_end = last + after if track.end is None else min(track.end, last + after)
         if not max(first - before, track.start) <= f <= max(last, tail_end):
             return None
+        camera = self._camera[f]
         i = bisect.bisect_left(track.frames, f)
         if i < len(track.frames) and track.frames[i] == f:
-            return self._make(track, self._detected_box(track, i), track.scores[i], True)
+            box = self._detected_box(track, i, camera)
+            return self._make(track, box, track.scores[i], True)
         if f < first or f > last:
             box = _extrapolate(track, f, c.fit_frames)
             distance = first - f if f < first else f - last
@@ -242,24 +269,26 @@ class Tracker:
         velocity, jitter = _motion(track, f, c.fit_frames)
         box = _grow(box, np.abs(velocity) * c.motion_margin + jitter * c.jitter_margin)
         box = _grow(box, np.full(4, min(c.drift_growth * distance, c.max_drift) * _size(box)))
-        return self._make(track, box, max(track.scores), False)
+        return self._make(track, _map_box(box, camera), max(track.scores), False)
 
-    def _detected_box(self, track: _Track, i: int) -> np.ndarray:
-        """The detection, no smaller than the median size of its neighbours.
+    def _detected_box(self, track: _Track, i: int, camera: np.ndarray) -> np.ndarray:
+        """The detection as found, no smaller than the median size of its neighbours.
 
         Only the size is smoothed: averaging positions of a shaky track would shift the box
         off the face and, with the union that keeps the detection covered, just grow it.
+        Sizes are compared in the shot's coordinates, so a zoom is not mistaken for noise.
         """
         c = self.config
         f = track.frames[i]
         lo = bisect.bisect_left(track.frames, f - c.smoothing)
         hi = bisect.bisect_right(track.frames, f + c.smoothing)
-        box = track.boxes[i]
         sizes = np.stack(track.boxes[lo:hi])
-        size = np.maximum(box[2:] - box[:2], np.median(sizes[:, 2:] - sizes[:, :2], axis=0))
-        centre = (box[:2] + box[2:]) / 2
+        median = np.median(sizes[:, 2:] - sizes[:, :2], axis=0) * _zoom(camera)
+        raw = track.raw[i]
+        size = np.maximum(raw[2:] - raw[:2], median)
+        centre = (raw[:2] + raw[2:]) / 2
         return np.concatenate(
-            [np.minimum(box[:2], centre - size / 2), np.maximum(box[2:], centre + size / 2)]
+            [np.minimum(raw[:2], centre - size / 2), np.maximum(raw[2:], centre + size / 2)]
         )
 
     def _make(self, track: _Track, box: np.ndarray, score: float, detected: bool) -> Region | None:
@@ -347,6 +376,26 @@ def _bound_size(box: np.ndarray, anchor: np.ndarray, limit: float = 1.5) -> np.n
         box[2:] - box[:2], (anchor[2:] - anchor[:2]) / limit, (anchor[2:] - anchor[:2]) * limit
     )
     return np.concatenate([centre - size / 2, centre + size / 2])
+
+
+def _array(box: Box) -> np.ndarray:
+    return np.array([box.x1, box.y1, box.x2, box.y2], dtype=np.float64)
+
+
+def _map_box(box: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """``box`` through the similarity ``m`` (3x3): its centre moves, its size scales.
+
+    A camera's roll is small between nearby frames; turning the box's corners instead would
+    only inflate it into the bounding box of a tilted square.
+    """
+    centre = m[:2, :2] @ ((box[:2] + box[2:]) / 2) + m[:2, 2]
+    half = (box[2:] - box[:2]) / 2 * _zoom(m)
+    return np.concatenate([centre - half, centre + half])
+
+
+def _zoom(m: np.ndarray) -> float:
+    """How much ``m`` scales lengths."""
+    return float(np.sqrt(abs(np.linalg.det(m[:2, :2]))))
 
 
 def _grow(box: np.ndarray, sides: np.ndarray) -> np.ndarray:

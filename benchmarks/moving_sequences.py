@@ -13,7 +13,8 @@ Both variants start from the same detections:
   them (``--padding``), no tracking;
 * tracked: what the pipeline does with a video: the full detector on keyframes (every
   ``--keyframes`` frames, default the pipeline's, and at scene cuts), its quick pass between,
-  and the regions ``Tracker`` returns, padded the same way.
+  and the regions ``Tracker`` returns, padded the same way. The tracker gets the camera motion
+  ``CameraMotion`` measures on the generated frames, as in the pipeline, never the known one.
 
 A face is **visible** in a frame when at least half of its box is inside the frame and not
 behind the bar. A visible face **leaks** when less than ``--cover`` of its visible pixels are
@@ -52,6 +53,7 @@ import numpy as np
 
 from anonymize.config import Settings
 from anonymize.detect.faces import FaceDetector
+from anonymize.motion import CameraMotion
 from anonymize.obscure import obscure
 from anonymize.track import Keyframes, Tracker, TrackerConfig, is_scene_cut
 from anonymize.types import Box, Detection, Region
@@ -249,12 +251,14 @@ def evaluate(
     config = config.spanning(keyframes)
     tracker = Tracker(config, SIZE)
     schedule = Keyframes(keyframes)
+    camera = CameraMotion()  # measured on the generated frames, as on a video: never the truth
     tracked: dict[int, list[Region]] = {}
     start = time.perf_counter()
     for i, dets in enumerate(detections):
         if not schedule.is_key(i, cut_flags[i]):
             dets = quick_detections[i]
-        tracked.update(tracker.update(i, dets, scene_cut=cut_flags[i]))
+        motion = camera.update(stream[i][0].frames[stream[i][1]])
+        tracked.update(tracker.update(i, dets, scene_cut=cut_flags[i], motion=motion))
     tracked.update(tracker.finish())
     track_seconds = time.perf_counter() - start
 
@@ -376,12 +380,14 @@ def save_strips(
         found: list[list[Detection]] = []
         cuts = 0
         schedule = Keyframes(keyframes)
+        camera = CameraMotion()
         for i, frame in enumerate(frames):
             cut = i > 0 and is_scene_cut(frames[i - 1], frame)
             cuts += cut
             found.append(detect(frame))
             dets = found[-1] if schedule.is_key(i, cut) else quick(frame)
-            regions.update(tracker.update(i, dets, scene_cut=cut))
+            motion = camera.update(frame)
+            regions.update(tracker.update(i, dets, scene_cut=cut, motion=motion))
         regions.update(tracker.finish())
         area = [
             sum(_area([d.box for d in found[i]], padding, w, h) for i in range(len(frames))),

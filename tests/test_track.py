@@ -23,11 +23,13 @@ def _run(
     config: TrackerConfig | None = None,
     cuts: frozenset[int] = frozenset(),
     frame_size: tuple[int, int] | None = None,
+    motions: list[np.ndarray] | None = None,
 ) -> list[tuple[int, list[Region]]]:
     tracker = Tracker(config, frame_size)
     out = []
     for i, dets in enumerate(per_frame):
-        out += tracker.update(i, dets, scene_cut=i in cuts)
+        motion = motions[i] if motions else None
+        out += tracker.update(i, dets, scene_cut=i in cuts, motion=motion)
     return out + tracker.finish()
 
 
@@ -186,15 +188,33 @@ detections_strategy = st.lists(
 )
 
 
+motion_strategy = st.builds(
+    lambda zoom, turn, dx, dy: np.array(
+        [
+            [zoom * np.cos(turn), -zoom * np.sin(turn), dx],
+            [zoom * np.sin(turn), zoom * np.cos(turn), dy],
+        ]
+    ),
+    st.floats(0.8, 1.25),
+    st.floats(-0.1, 0.1),
+    st.floats(-50, 50),
+    st.floats(-50, 50),
+)
+
+
 @settings(max_examples=60, deadline=None)
-@given(detections_strategy, st.frozensets(st.integers(0, 39), max_size=3))
+@given(
+    detections_strategy,
+    st.frozensets(st.integers(0, 39), max_size=3),
+    st.lists(st.none() | motion_strategy, min_size=40, max_size=40),
+)
 def test_every_frame_once_in_order_and_detections_never_shrunk(
-    per_frame: list[list[Detection]], cuts: frozenset[int]
+    per_frame: list[list[Detection]], cuts: frozenset[int], motions: list[np.ndarray | None]
 ) -> None:
     tracker = Tracker(CFG)
     out: list[tuple[int, list[Region]]] = []
     for i, dets in enumerate(per_frame):
-        got = tracker.update(i, dets, scene_cut=i in cuts)
+        got = tracker.update(i, dets, scene_cut=i in cuts, motion=motions[i])
         assert all(f <= i for f, _ in got)
         assert not got or got[-1][0] >= i - tracker.lag
         out += got
@@ -221,6 +241,71 @@ def test_carried_boxes_grow_with_speed_and_shake() -> None:
     rng = np.random.default_rng(0)
     shaky = _gap_width([[_det(100 + rng.normal(0, 6), 200.0)] for _ in range(12)], 6)
     assert fast > steady + 10 and shaky > steady + 5
+
+
+def _shaky_pan(n: int, seed: int = 0) -> tuple[list[Box], list[np.ndarray]]:
+    """A still face seen by a camera panning 12 px a frame with a hand's shake (8 px RMS):
+    the face's true box in every frame, and the camera's motion into every frame."""
+    rng = np.random.default_rng(seed)
+    offsets = np.cumsum(np.full((n, 2), [12.0, 0.0]), axis=0) + rng.normal(0, 8, (n, 2))
+    boxes = [Box(500 - x, 200 - y, 540 - x, 240 - y) for x, y in offsets]
+    motions = [np.array([[1.0, 0, 0], [0, 1.0, 0]])]
+    for previous, current in zip(offsets, offsets[1:], strict=False):
+        dx, dy = previous - current
+        motions.append(np.array([[1.0, 0, dx], [0, 1.0, dy]]))
+    return boxes, motions
+
+
+def _on_target(region: Region, truth: Box) -> bool:
+    """Centred on the true face and no wider than the drift allowance: a known camera motion
+    adds neither shake nor motion margins."""
+    off = np.subtract(region.box.center, truth.center)
+    return bool(
+        _contains(region.box, truth)
+        and np.abs(off).max() < 0.5
+        and region.box.width <= (1 + 2 * CFG.max_drift) * truth.width + 1e-6
+    )
+
+
+def test_carried_boxes_move_with_the_camera_and_stay_tight() -> None:
+    truth, motions = _shaky_pan(30)
+    frames: list[list[Detection]] = [
+        [Detection(box, 0.9, "face")] if i % 2 == 0 and not 12 <= i <= 17 else []
+        for i, box in enumerate(truth)
+    ]
+    with_motion = dict(_run(frames, CFG, motions=motions))
+    without = dict(_run(frames, CFG))
+    for i in range(1, 30, 2):
+        (region,) = with_motion[i]
+        assert not region.detected and _on_target(region, truth[i])
+    # Without the camera's motion, shake reads as the face's own jitter: wide and still off.
+    blind = [r for i in range(1, 30, 2) for r in without[i]]
+    assert np.mean([r.box.width for r in blind]) > 2 * truth[0].width
+    assert not all(any(_contains(r.box, truth[i]) for r in without[i]) for i in range(1, 30, 2))
+
+
+def test_extensions_follow_the_camera() -> None:
+    truth, motions = _shaky_pan(30, seed=1)
+    frames: list[list[Detection]] = [
+        [Detection(box, 0.9, "face")] if 10 <= i < 20 else [] for i, box in enumerate(truth)
+    ]
+    out = dict(_run(frames, CFG, motions=motions))
+    for i in [*range(10 - CFG.extend_before, 10), *range(20, 20 + CFG.extend_after)]:
+        (region,) = out[i]
+        assert _on_target(region, truth[i])
+
+
+def test_carried_boxes_grow_with_a_zoom() -> None:
+    zoom = np.array([[1.05, 0, -16.0], [0, 1.05, -9.0]])  # 5% a frame about (320, 180)
+    truth = [Box(300.0, 150.0, 340.0, 190.0)]
+    for _ in range(11):
+        b = truth[-1]
+        truth.append(Box(b.x1 * 1.05 - 16, b.y1 * 1.05 - 9, b.x2 * 1.05 - 16, b.y2 * 1.05 - 9))
+    frames = [[Detection(b, 0.9, "face")] if i in (0, 1, 6, 7) else [] for i, b in enumerate(truth)]
+    out = dict(_run(frames, CFG, motions=[zoom] * len(truth)))
+    for i in range(2, 6):
+        (region,) = out[i]
+        assert _on_target(region, truth[i])
 
 
 def test_detected_box_is_not_smaller_than_its_neighbours() -> None:
