@@ -235,7 +235,8 @@ class Anonymizer:
         precision it records them, so a one-shot run draws what detect + render would."""
         out = []
         for region in regions:
-            box = region.box.padded(self.settings.padding).clipped(info.width, info.height)
+            pad = self.settings.padding_for(region.box.height)
+            box = region.box.padded(pad).clipped(info.width, info.height)
             box = Box(*box.as_list())
             if box.area > 0:
                 out.append(Region(box, region.label, region.score, region.track, region.detected))

@@ -90,16 +90,18 @@ def _settings_options(func):
         click.option(
             "--shape",
             type=click.Choice(SHAPES),
-            default="ellipse",
+            default=Settings.shape,
             show_default=True,
-            help="Shape of face masks (plates are always boxes).",
+            help="Shape of face masks: rounded (a squircle), ellipse or box; plates are "
+            "always boxes.",
         ),
         click.option(
             "--padding",
             type=click.FloatRange(0, 2),
             default=Settings.padding,
             show_default=True,
-            help="Grow each box by this fraction of its size per side.",
+            help="Grow each box by this fraction of its size per side (half of it for boxes "
+            "100 px or taller).",
         ),
         click.option(
             "--audio",

@@ -8,6 +8,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 import pytest
 
@@ -88,6 +89,23 @@ def test_every_frame_has_its_padded_face_and_nothing_is_buffered_across_files(tm
     assert sorted(regions.frames) == list(range(_N))
     for frame_regions in regions.frames.values():
         assert any(r.box == Box(0, 0, 40, 40) for r in frame_regions)
+
+
+def test_large_boxes_get_half_the_padding(tmp_path):
+    class _Two(_Fake):
+        def detect(self, frame: np.ndarray) -> list[Detection]:
+            return [
+                Detection(Box(10, 10, 30, 30), 0.9, "face", "fake"),
+                Detection(Box(100, 50, 140, 150), 0.9, "face", "fake"),
+            ]
+
+    src = tmp_path / "in.png"
+    cv2.imwrite(str(src), np.full((200, 200, 3), 128, np.uint8))
+    found = Anonymizer(Settings(padding=0.5), detectors=[_Two()]).anonymize_file(
+        src, tmp_path / "out.png"
+    )
+    boxes = sorted(r.box.as_list() for r in found.frames[0])
+    assert boxes == [[0, 0, 40, 40], [90, 25, 150, 175]]  # 20 px: +10 a side; 100 px: +1/4
 
 
 def test_the_output_never_overwrites_the_input(tmp_path):

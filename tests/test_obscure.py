@@ -90,3 +90,16 @@ def test_whole_frame_region_covers_everything():
     image = _textured()
     out = obscure(image, [whole_frame(320, 240)], Settings(mode="blur"))
     assert np.any(out != image, axis=2).mean() > 0.99
+
+
+def test_rounded_mask_covers_corners_an_ellipse_leaves_but_not_the_box_corner():
+    image = _textured()
+    region = [Region(Box(100, 50, 200, 170), "face")]
+    rounded = obscure(image, region, Settings(shape="rounded", mode="solid"))
+    ellipse = obscure(image, region, Settings(shape="ellipse", mode="solid"))
+    # 10% in from the box's corner along both axes: outside the ellipse, inside the squircle.
+    y, x = 50 + 12, 100 + 10
+    assert np.array_equal(ellipse[y, x], image[y, x])
+    assert not np.array_equal(rounded[y, x], image[y, x])
+    assert np.array_equal(rounded[50, 100], image[50, 100])
+    assert (rounded != image).any(axis=2).sum() > (ellipse != image).any(axis=2).sum()
