@@ -87,10 +87,13 @@ def ablate(folder: Path, cache: Path | None = None) -> None:
                 keep = s >= (preset.centerface_threshold if cf else preset.blazeface_threshold)
                 used.append((b[keep], s[keep]))
             merged, _ = merge_passes(used, preset)
-            regions = [
-                Region(Box(*map(float, b)).padded(padding).clipped(w, h), "face") for b in merged
-            ]
-            out = obscure(image, regions, Settings(padding=padding))
+            settings = Settings(padding=padding)
+            regions = []
+            for b in merged:
+                box = Box(*map(float, b))
+                padded = box.padded(settings.padding_for(box.height)).clipped(w, h)
+                regions.append(Region(padded, "face"))
+            out = obscure(image, regions, settings)
             scored, background, changed = score_image(
                 image, out, entry["boxes"], entry.get("ignore", []), entry["image"]
             )

@@ -138,3 +138,17 @@ def test_fused_merge_adds_evidence_across_passes_only():
     assert len(merge_passes([(face[:1], scores[:1])], preset)[0]) == 0
     agreed = [(face[i : i + 1], scores[i : i + 1]) for i in range(2)]
     assert len(merge_passes(agreed, preset)[0]) == 1
+
+
+def test_faint_boxes_need_more_evidence_when_very_small_or_very_large():
+    preset = PRESETS["standard"]
+    # One box each: 20 px, 60 px and 300 px tall, each seen faintly by two passes (fused 0.51).
+    boxes = np.array([[0, 0, 20, 20], [100, 100, 160, 160], [300, 0, 600, 300]], np.float32)
+    twice = [(boxes, np.full(3, 0.3, np.float32))] * 2
+    kept, _ = merge_passes(twice, preset)
+    assert [round(float(b[3] - b[1])) for b in kept] == [20, 60]  # 0.51 < 0.6 for 300 px
+    once = [(boxes, np.full(3, 0.35, np.float32))]
+    kept, _ = merge_passes(once, preset)
+    assert [round(float(b[3] - b[1])) for b in kept] == [60]  # 0.35 < 0.4 for 20 px
+    sure = [(boxes, np.full(3, 0.9, np.float32))]
+    assert len(merge_passes(sure, preset)[0]) == 3

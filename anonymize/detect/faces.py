@@ -38,7 +38,10 @@ class Preset:
     to enter the merge. With ``fused_threshold`` set, a merged box is kept when
     ``1 - prod(1 - s)`` over the best score of each pass in its group reaches it (evidence from
     separate passes adds up; several boxes from one pass do not); without it, every box that
-    entered is kept.
+    entered is kept. Faint fused boxes are mostly false alarms at both ends of the size range:
+    a box shorter than ``small_px`` needs ``small_threshold`` and one ``large_px`` or taller
+    needs ``large_threshold`` (a real face that large scores near 1 in the 512 pass; what
+    scores 0.3-0.5 there is a tattoo, a necklace, a pattern on a shirt).
     """
 
     centerface_threshold: float
@@ -49,14 +52,20 @@ class Preset:
     flip: bool
     merge_iou: float = 0.3
     fused_threshold: float | None = None
+    small_px: float = 0.0
+    small_threshold: float = 0.0
+    large_px: float = float("inf")
+    large_threshold: float = 0.0
 
 
 PRESETS = {
-    # Tuned on faces_wider_val (benchmarks/eval_faces.py ablate, then anonymize eval): 95.4%
-    # of faces 20 px+ and 86.8% of all obscured, 0.89% of the rest of the picture changed, at
-    # padding 0.2. The faces the old standard missed mostly scored 0.1-0.3 at several scales:
-    # fusing faint CenterFace candidates (0.1) across scales finds them, where lowering one
-    # pass's threshold mostly adds false boxes. Fused 0.35 gives 95.0% for 0.67%: no margin.
+    # Tuned on faces_wider_val (benchmarks/eval_faces.py ablate, then anonymize eval). The
+    # faces the old standard missed mostly scored 0.1-0.3 at several scales: fusing faint
+    # CenterFace candidates (0.1) across scales finds them, where lowering one pass's
+    # threshold mostly adds false boxes. What the fused rule let through at 0.3-0.6 was
+    # mostly large false boxes (tattoos, necklaces) and tiny ones: boxes 100 px+ need 0.6
+    # (free: no face lost) and boxes under 30 px need 0.4, which trades faces under 20 px
+    # (87% -> 82% of all faces) for half the area changed around faces (issue 2's target).
     "standard": Preset(
         centerface_threshold=0.1,
         centerface_sizes=(512, 1024, 2048),
@@ -65,6 +74,10 @@ PRESETS = {
         tiles=0,
         flip=False,
         fused_threshold=0.3,
+        small_px=30,
+        small_threshold=0.4,
+        large_px=100,
+        large_threshold=0.6,
     ),
     # Leans further to recall than standard: the same passes plus BlazeFace on 2x2 tiles and
     # a mirrored CenterFace pass, a lower BlazeFace threshold and a lower fused threshold, so
@@ -165,7 +178,11 @@ def merge_passes(
         np.concatenate([np.full(len(s), i) for i, (_, s) in enumerate(passes)]) if fused else None,
     )
     if fused:
-        keep = scores >= preset.fused_threshold
+        height = boxes[:, 3] - boxes[:, 1]
+        needed = np.full(len(boxes), preset.fused_threshold, np.float32)
+        needed[height < preset.small_px] = max(preset.fused_threshold, preset.small_threshold)
+        needed[height >= preset.large_px] = max(preset.fused_threshold, preset.large_threshold)
+        keep = scores >= needed
         boxes, scores = boxes[keep], scores[keep]
     return boxes, scores
 
