@@ -142,8 +142,9 @@ def test_rejects_unknown_sensitivity():
 
 @pytest.mark.skipif(not DATA.is_dir(), reason="needs ../shared/data")
 def test_high_sensitivity_finds_a_plate_among_lettering():
-    """On a van covered in painted text YOLO misses the plate; the text detector finds it."""
-    photo = "images/us/wts-lg-000163.jpg"
+    """On a utility truck's painted body YOLO scores the plate near zero in every view; the
+    text detector finds it."""
+    photo = "images/us/12c6cb72-3ea3-49e7-b381-e0cdfc5e8960.jpg"
     entry = next(e for e in json.loads((DATA / "gt.json").read_text()) if e["image"] == photo)
     gt = Box.from_xywh(*entry["boxes"][0])
     image = cv2.imread(str(DATA / photo))
@@ -156,6 +157,58 @@ def test_high_sensitivity_finds_a_plate_among_lettering():
     assert coverage([d for d in found if d.source == TEXT_SOURCE]) > 0.95
 
 
+@pytest.mark.skipif(not DATA.is_dir(), reason="needs ../shared/data")
+def test_second_view_finds_the_plate_among_lettering(detector):
+    """On a van covered in painted lettering the 640 view scores the plate 0.1; the 512 view
+    finds it, and the two views' boxes of each plate are merged into one."""
+    photo = "images/us/wts-lg-000163.jpg"
+    entry = next(e for e in json.loads((DATA / "gt.json").read_text()) if e["image"] == photo)
+    gt = Box.from_xywh(*entry["boxes"][0])
+    image = cv2.imread(str(DATA / photo))
+    alone = PlateDetector(sizes=(640,)).detect(image)
+    assert max((d.box.padded(0.2).intersection(gt) / gt.area for d in alone), default=0) < 0.9
+    found = [d for d in detector.detect(image) if d.box.iou(gt) > 0.1]
+    assert len(found) == 1
+    assert found[0].box.padded(0.2).intersection(gt) / gt.area > 0.95
+
+
+WIDER = DATA.parent / "faces_wider_val" / "images"
+
+
+@pytest.mark.skipif(not WIDER.is_dir(), reason="needs ../shared/data")
+@pytest.mark.parametrize(
+    "photo",
+    [
+        "13--Interview/13_Interview_Interview_On_Location_13_282.jpg",  # hotel sign, 0.61
+        "0--Parade/0_Parade_Parade_0_246.jpg",  # painted face, 0.52
+    ],
+)
+def test_large_square_boxes_need_a_sure_score(detector, photo):
+    """Signs and pictures filling part of a photo without cars once read as plates."""
+    image = cv2.imread(str(WIDER / photo))
+    assert all(d.box.area < 0.02 * image.shape[0] * image.shape[1] for d in detector.detect(image))
+
+
+@pytest.mark.skipif(not DATA.is_dir(), reason="needs ../shared/data")
+@pytest.mark.parametrize("photo", ["images/us/wts-lg-000197.jpg", "images/us/car9.jpg"])
+def test_close_up_plates_are_kept(detector, photo):
+    """Cropped so the plate fills a large part of the frame, the plate is still found: one
+    scores 0.84 in a nearly square box, the other 0.33 in a wide one."""
+    entry = next(e for e in json.loads((DATA / "gt.json").read_text()) if e["image"] == photo)
+    x, y, w, h = entry["boxes"][0]
+    image = cv2.imread(str(DATA / photo))
+    cx, cy = x + w / 2, y + h / 2
+    x1, y1 = int(max(0, cx - 4 * w)), int(max(0, cy - 2.25 * w))
+    crop = cv2.resize(image[y1 : int(cy + 2.25 * w), x1 : int(cx + 4 * w)], (1280, 720))
+    sx, sy = (
+        1280 / (min(image.shape[1], cx + 4 * w) - x1),
+        720 / (min(image.shape[0], cy + 2.25 * w) - y1),
+    )
+    gt = Box((x - x1) * sx, (y - y1) * sy, (x + w - x1) * sx, (y + h - y1) * sy)
+    cover = max(d.box.padded(0.2).intersection(gt) / gt.area for d in detector.detect(crop))
+    assert cover > 0.9
+
+
 def test_high_sensitivity_finds_nothing_on_flat_frames():
     for grey in (0, 90, 255):
         assert PlateDetector("high").detect(np.full((720, 1280, 3), grey, np.uint8)) == []
@@ -163,14 +216,14 @@ def test_high_sensitivity_finds_nothing_on_flat_frames():
 
 @pytest.mark.skipif(not DATA.is_dir(), reason="needs ../shared/data")
 def test_small_frames_get_an_upscaled_pass(detector):
-    """At SD size this plate is too small for the 640 pass alone; the 1280 pass finds it."""
+    """At SD size this plate is too small for the 640 and 512 passes; the 1280 pass finds it."""
     photo = "images/us/wts-lg-000163.jpg"
     entry = next(e for e in json.loads((DATA / "gt.json").read_text()) if e["image"] == photo)
     image = cv2.imread(str(DATA / photo))
     factor = 640 / max(image.shape[:2])
     small = cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
     gt = Box.from_xywh(*entry["boxes"][0]).scaled(factor)
-    assert detector.profile.passes(*small.shape[:2]) == (640, 1280)
-    assert detector.profile.passes(1080, 1920) == (640,)
+    assert detector.profile.passes(*small.shape[:2]) == (640, 512, 1280)
+    assert detector.profile.passes(1080, 1920) == (640, 512)
     cover = max(d.box.padded(0.2).intersection(gt) / gt.area for d in detector.detect(small))
     assert cover > 0.9
