@@ -8,8 +8,10 @@ the wall and CPU time of ``detect`` on photos resized to 1920x1080, after a warm
 (the CPU time does not depend on what else the shared machine is running).
 
 Detections are collected once at the lowest threshold given; higher thresholds are scored by
-filtering them, which gives the same boxes as running at that threshold (greedy NMS); text
-detector boxes have their own fixed threshold and are always kept.
+filtering them, which is close to running at that threshold but not equal (boxes of several
+passes are merged, and a merged box keeps the best score of its group); text detector boxes
+have their own fixed threshold and are always kept. The area figure here is box area, an upper
+bound: ``anonymize eval`` (changed pixels, real pipeline) is the figure to quote.
 
     nice /work/venv/bin/python benchmarks/eval_plates.py \
         ../shared/data/plates_openalpr_us --sensitivity standard --thresholds 0.05,0.1,0.15,0.25

@@ -79,12 +79,12 @@ def main() -> None:
     parser.add_argument("source", type=Path)
     parser.add_argument("output", type=Path, help="the anonymized video")
     parser.add_argument("folder", type=Path, help="where the PNG sheets go")
-    parser.add_argument("--regions", type=Path, help="default: OUTPUT with .json")
+    parser.add_argument("--regions", type=Path, help="default: the sidecar OUTPUT.json")
     parser.add_argument("--step", type=int, default=2, help="every Nth frame")
     parser.add_argument("--min-score", type=float, default=0.3, help="for the second opinion")
     args = parser.parse_args()
 
-    report = regions_file.load(args.regions or args.output.with_suffix(".json"))
+    report = regions_file.load(args.regions or args.output.with_name(args.output.name + ".json"))
     second = PlateDetector("high")
     tracks: dict[int, list[tuple[int, np.ndarray, np.ndarray]]] = defaultdict(list)
     missed: list[tuple[int, np.ndarray, np.ndarray]] = []

@@ -76,12 +76,14 @@ class _Profile:
         )
 
 
-# Measured with ``anonymize eval --targets plates`` (the real pipeline) and
-# benchmarks/eval_plates.py (speed). Standard: 215/222 (96.8%) of the openalpr plates obscured,
-# 0.46% of the rest changed; 0.24% of faces_wider_val changed by plate boxes (0.63% with 640
-# alone and the old large-box rule); about 80 ms of CPU per 1080p keyframe. The 512 view adds
-# the van plate (wts-lg-000163); two openalpr plates score under 0.04 in every view tried
-# (512-1280, mirrored) and the five dark ones are covered but fail the eval's changed test.
+# Measured with ``anonymize eval --targets plates`` (the real pipeline) and the timing of
+# ``detect`` on 1920x1080 frames. Standard: 215/222 (96.8%) of the openalpr plates
+# obscured, 0.42% of the rest changed; plate boxes change 0.31% of faces_wider_val (0.63% with
+# 640 alone and only the full-frame rule), what is left being plate-shaped lettering scored
+# 0.5-0.9 (banners, signs). CPU per 1080p keyframe, same machine load: 94 ms (640 alone: 55),
+# so 47 ms per frame with keyframes every 2 frames. The 512 view adds the van plate
+# (wts-lg-000163); two openalpr plates score under 0.04 in every view tried (512-1280,
+# mirrored) and five dark ones are covered but change too few pixels for the eval's rule.
 _PROFILES = {
     "standard": _Profile(sizes=(640, 512), threshold=0.15, small_frame_sizes=(1280,)),
     "high": _Profile(sizes=(640, 1280), threshold=0.05, text=True),
