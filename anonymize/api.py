@@ -113,19 +113,28 @@ class Anonymizer:
         tracker = Tracker(TrackerConfig().spanning(every), frame_size=(info.width, info.height))
         keyframes = Keyframes(every)
         camera = CameraMotion()
+        # Between keyframes these labels come from quick passes, which miss more.
+        quick = [
+            label for d in self.detectors if isinstance(d, QuickDetector) for label in d.labels
+        ]
         waiting: dict[int, tuple[Frame, list[Region]]] = {}
         previous: np.ndarray | None = None
         with closing(prefetch(_frames(src, info), _BACKLOG, "decode")) as frames:
             for frame in frames:
                 cut = previous is not None and is_scene_cut(previous, frame.image)
-                detections = self._analyse(frame, full=keyframes.is_key(frame.index, cut))
+                full = keyframes.is_key(frame.index, cut)
+                detections = self._analyse(frame, full=full)
                 own = []
                 if detections is None:
                     own, detections = [whole_frame(info.width, info.height)], []
                 waiting[frame.index] = (frame, own)
                 motion = camera.update(frame.image)
                 for index, regions in tracker.update(
-                    frame.index, detections, scene_cut=cut, motion=motion
+                    frame.index,
+                    detections,
+                    scene_cut=cut,
+                    motion=motion,
+                    quick=() if full else quick,
                 ):
                     settled, own = waiting.pop(index)
                     yield settled, own + self._finalise(regions, info)

@@ -255,10 +255,11 @@ def evaluate(
     tracked: dict[int, list[Region]] = {}
     start = time.perf_counter()
     for i, dets in enumerate(detections):
-        if not schedule.is_key(i, cut_flags[i]):
+        quick = () if schedule.is_key(i, cut_flags[i]) else ("face",)
+        if quick:
             dets = quick_detections[i]
         motion = camera.update(stream[i][0].frames[stream[i][1]])
-        tracked.update(tracker.update(i, dets, scene_cut=cut_flags[i], motion=motion))
+        tracked.update(tracker.update(i, dets, scene_cut=cut_flags[i], motion=motion, quick=quick))
     tracked.update(tracker.finish())
     track_seconds = time.perf_counter() - start
 
@@ -385,9 +386,14 @@ def save_strips(
             cut = i > 0 and is_scene_cut(frames[i - 1], frame)
             cuts += cut
             found.append(detect(frame))
-            dets = found[-1] if schedule.is_key(i, cut) else quick(frame)
+            key = schedule.is_key(i, cut)
+            dets = found[-1] if key else quick(frame)
             motion = camera.update(frame)
-            regions.update(tracker.update(i, dets, scene_cut=cut, motion=motion))
+            regions.update(
+                tracker.update(
+                    i, dets, scene_cut=cut, motion=motion, quick=() if key else ("face",)
+                )
+            )
         regions.update(tracker.finish())
         area = [
             sum(_area([d.box for d in found[i]], padding, w, h) for i in range(len(frames))),

@@ -97,6 +97,49 @@ def test_lone_detection_gets_only_the_tentative_extension() -> None:
     assert covered == list(range(13, 18))
 
 
+def _covered_frames(out: dict[int, list[Region]], x: float) -> list[int]:
+    return sorted({i for i, regions in out.items() for r in regions if r.box.x1 <= x <= r.box.x2})
+
+
+def _keyframed(per_frame: list[list[Detection]], quick_odd: bool) -> dict[int, list[Region]]:
+    """Run a 640x360 video whose odd frames only get a quick pass for faces (keyframes = 2)."""
+    tracker = Tracker(TrackerConfig().spanning(2), (640, 360))
+    out = []
+    for i, dets in enumerate(per_frame):
+        quick = ("face",) if quick_odd and i % 2 else ()
+        out += tracker.update(i, dets, quick=quick)
+    return dict(out + tracker.finish())
+
+
+def test_what_the_quick_pass_could_see_but_never_did_keeps_the_tentative_reach() -> None:
+    frames: list[list[Detection]] = [[] for _ in range(40)]
+    for i in range(10, 15):
+        if i % 2 == 0:  # the full detector on keyframes: all four
+            frames[i] += [_det(40, 200, score=0.6), _det(200, 100, score=0.6)]
+            frames[i] += [_det(360, 100, score=0.95), _det(520, 100, 20, score=0.6)]
+        else:  # the quick pass confirms the face at x=40 only
+            frames[i] += [_det(40, 200, score=0.6)]
+    out = _keyframed(frames, quick_odd=True)
+    full = list(range(10 - 5, 14 + 8 + 1))
+    assert _covered_frames(out, 60) == full  # confirmed by the quick pass
+    assert _covered_frames(out, 380) == full  # the full detector was sure
+    assert _covered_frames(out, 530) == full  # too small for the quick pass to see
+    assert _covered_frames(out, 220) == list(range(8, 17))  # probably a false alarm
+    # With every frame a keyframe, no quick pass missed it: the full reach again.
+    assert _covered_frames(_keyframed(frames, quick_odd=False), 220) == full
+
+
+def test_gaps_of_a_probable_false_alarm_are_bridged_only_near_its_hits() -> None:
+    frames: list[list[Detection]] = [[] for _ in range(40)]
+    for i in (10, 12, 20, 22):
+        frames[i] = [_det(40, 200, score=0.6), _det(200, 100, score=0.6)]
+    for i in (11, 21):
+        frames[i] = [_det(40, 200, score=0.6)]
+    out = _keyframed(frames, quick_odd=True)
+    assert _covered_frames(out, 60) == list(range(5, 31))
+    assert _covered_frames(out, 220) == [*range(8, 15), *range(18, 25)]
+
+
 def test_scene_cut_ends_tracks_and_extension_does_not_cross_it() -> None:
     frames: list[list[Detection]] = [[] for _ in range(20)]
     for i in range(8):
