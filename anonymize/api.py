@@ -244,7 +244,7 @@ class Anonymizer:
         precision it records them, so a one-shot run draws what detect + render would."""
         out = []
         for region in regions:
-            pad = self.settings.padding_for(region.box.height)
+            pad = self.settings.padding_for(region.box.height, still=info.kind == "image")
             box = region.box.padded(pad).clipped(info.width, info.height)
             box = Box(*box.as_list())
             if box.area > 0:

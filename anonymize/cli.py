@@ -101,7 +101,7 @@ def _settings_options(func):
             default=Settings.padding,
             show_default=True,
             help="Grow each box by this fraction of its size per side (half of it for boxes "
-            "100 px or taller).",
+            "100 px or taller in photos).",
         ),
         click.option(
             "--audio",

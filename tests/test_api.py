@@ -106,6 +106,8 @@ def test_large_boxes_get_half_the_padding(tmp_path):
     )
     boxes = sorted(r.box.as_list() for r in found.frames[0])
     assert boxes == [[0, 0, 40, 40], [90, 25, 150, 175]]  # 20 px: +10 a side; 100 px: +1/4
+    # In video, where boxes wobble and faces move between keyframes, large boxes keep it all.
+    assert Settings(padding=0.5).padding_for(100, still=False) == 0.5
 
 
 def test_the_output_never_overwrites_the_input(tmp_path):
