@@ -85,7 +85,14 @@ def _settings_options(func):
             type=click.Choice(MODES),
             default="blur",
             show_default=True,
-            help="How regions are obscured; every mode is irreversible.",
+            help="How faces are obscured; every mode is irreversible.",
+        ),
+        click.option(
+            "--plate-mode",
+            type=click.Choice(MODES),
+            default=Settings.plate_mode,
+            show_default=True,
+            help="How licence plates are obscured.",
         ),
         click.option(
             "--shape",

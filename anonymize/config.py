@@ -21,6 +21,9 @@ class Settings:
     ``padding`` grows every box on each side by that fraction of its size (half of it for
     boxes ``LARGE_BOX_PX`` or taller in photos, see :meth:`padding_for`); ``on_error`` says
     what to do with a frame that cannot be analysed: fail the file, or obscure the whole frame.
+    ``mode`` is how faces (and drawn areas) are obscured, ``plate_mode`` how plates are: a
+    plate says nothing a story needs, and a fill leaves nothing of it, where a blur of a dark,
+    low-contrast plate keeps its colour so closely that no one can tell it was treated.
     ``keyframes``: in a video the full detectors run on every that many frames (and at every
     scene cut), quick ones in between, and the tracker covers each keyframe's finds up to the
     neighbouring keyframes; 1 runs the full detectors on every frame.
@@ -29,6 +32,7 @@ class Settings:
     targets: tuple[str, ...] = TARGETS
     sensitivity: Literal["standard", "high"] = "standard"
     mode: Literal["blur", "mosaic", "solid"] = "blur"
+    plate_mode: Literal["blur", "mosaic", "solid"] = "solid"
     shape: Literal["rounded", "ellipse", "box"] = "rounded"
     padding: float = 0.2
     audio: Literal["copy", "drop"] = "copy"

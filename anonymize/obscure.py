@@ -43,7 +43,8 @@ def obscure(image: np.ndarray, regions: Sequence[Region], settings: Settings) ->
         if x2 <= x1 or y2 <= y1:
             continue
         roi = out[y1:y2, x1:x2]
-        covered = _coarse(roi, settings.mode)
+        mode = settings.plate_mode if region.label == "plate" else settings.mode
+        covered = _coarse(roi, mode)
         if settings.shape in _EXPONENTS and region.label not in _BOX_LABELS:
             mask = _superellipse_mask(y2 - y1, x2 - x1, _EXPONENTS[settings.shape])
             roi[mask] = covered[mask]

@@ -103,3 +103,22 @@ def test_rounded_mask_covers_corners_an_ellipse_leaves_but_not_the_box_corner():
     assert not np.array_equal(rounded[y, x], image[y, x])
     assert np.array_equal(rounded[50, 100], image[50, 100])
     assert (rounded != image).any(axis=2).sum() > (ellipse != image).any(axis=2).sum()
+
+
+def test_plates_are_filled_by_default_while_faces_are_blurred():
+    # A dark, low-contrast plate: a blur keeps its colour within a few levels, a fill does not.
+    image = np.full((200, 300, 3), 55, np.uint8)
+    image[80:120, 100:200] = 62
+    image[90:110, 110:190:12] = 45  # faint characters
+    plate = [Region(Box(100, 80, 200, 120), "plate")]
+    filled = obscure(image, plate, Settings())
+    blurred = obscure(image, plate, Settings(plate_mode="blur"))
+
+    def changed(out: np.ndarray) -> float:
+        moved = np.abs(out.astype(int) - image.astype(int))[80:120, 100:200].max(axis=2)
+        return float((moved > 8).mean())
+
+    assert changed(filled) > 0.5
+    assert changed(blurred) < 0.5
+    face = obscure(image, [Region(Box(100, 80, 200, 120), "face")], Settings(mode="blur"))
+    assert len(np.unique(face[80:120, 100:200].reshape(-1, 3), axis=0)) > 1  # blurred, not filled
