@@ -14,7 +14,8 @@ from skimage import data as skdata
 from anonymize.detect.base import Detector
 from anonymize.detect.blazeface import BlazeFace
 from anonymize.detect.centerface import CenterFace
-from anonymize.detect.faces import PRESETS, FaceDetector, merge_boxes, merge_passes
+from anonymize.detect.faces import PRESETS, FaceDetector, merge_passes
+from anonymize.detect.merge import merge_boxes
 from anonymize.types import Box
 
 # The astronaut's face in skimage.data.astronaut() (512 x 512), drawn by hand.

@@ -36,7 +36,7 @@ import numpy as np
 from anonymize.detect._plate_text import find_text_plates
 from anonymize.detect._yolo_checkpoint import read_checkpoint
 from anonymize.detect._yolo_onnx import INPUT_NAME, build_onnx
-from anonymize.detect.faces import merge_boxes
+from anonymize.detect.merge import merge_boxes
 from anonymize.types import Box, Detection
 
 __all__ = ["TEXT_SOURCE", "PlateDetector", "model_path"]
