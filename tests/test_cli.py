@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import av
@@ -176,3 +179,30 @@ def test_render_refuses_regions_made_for_another_file(samples_dir, tmp_path):
     result = _run("render", str(other), "--regions", str(tmp_path / "portrait.jpg.regions.json"))
     assert result.exit_code == 1 and "made for another file" in result.stderr
     assert not (tmp_path / "other_anonymized.jpg").exists()
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        (None, "glibc.malloc.hugetlb=1"),
+        (
+            "glibc.malloc.trim_threshold=1000",
+            "glibc.malloc.trim_threshold=1000:glibc.malloc.hugetlb=1",
+        ),
+    ],
+)
+def test_the_command_restarts_itself_once_with_huge_pages(before, after):
+    # What the process sees after the restart is printed at exit: once, since exec replaces
+    # the first process before its exit handlers run.
+    code = (
+        "import atexit, os, sys; atexit.register(lambda: print(os.environ['GLIBC_TUNABLES']));"
+        "sys.argv = ['anonymize', '--version']; from anonymize.launch import entry; entry()"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"}
+    if before is not None:
+        env["GLIBC_TUNABLES"] = before
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == after
+    assert done.stdout.count("hugetlb") == 1
+    assert "anonymize" in done.stdout  # the CLI itself ran (it printed its version)
