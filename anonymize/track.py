@@ -106,13 +106,16 @@ class _Track:
     label: str
     start: int  # first frame coverage may reach back to (after the last cut)
     frames: list[int] = field(default_factory=list)
-    boxes: list[np.ndarray] = field(default_factory=list)
+    boxes: list[np.ndarray] = field(default_factory=list)  # in the shot's coordinates
+    raw: list[np.ndarray] = field(default_factory=list)  # detections as found, frame pixels
     scores: list[float] = field(default_factory=list)
+    best_score: float = 0.0
+    # Sizes of ``raw``, kept sorted: their median is asked for on every frame a track
+    # covers, and a track can last a whole file.
+    raw_sizes: list[float] = field(default_factory=list)
     quick_hits: int = 0  # detections that came from a quick pass
     quick_looks: int = 0  # frames where only a quick pass looked for this track's label
     end: int | None = None  # last frame coverage may reach to, once the track is over
-
-    raw: list[np.ndarray] = field(default_factory=list)  # detections as found, frame pixels
 
     def add(self, index: int, detection: Detection, camera: np.ndarray, quick: bool) -> None:
         """Record a detection; ``camera`` maps the shot's coordinates to this frame's."""
@@ -120,8 +123,14 @@ class _Track:
         self.quick_hits += quick
         self.frames.append(index)
         self.raw.append(raw)
+        bisect.insort(self.raw_sizes, _size(raw))
         self.boxes.append(_map_box(raw, np.linalg.inv(camera)))
         self.scores.append(float(detection.score))
+        self.best_score = max(self.best_score, float(detection.score))
+
+    def median_raw_size(self) -> float:
+        n, sizes = len(self.raw_sizes), self.raw_sizes
+        return sizes[n // 2] if n % 2 else (sizes[n // 2 - 1] + sizes[n // 2]) / 2
 
     @property
     def last(self) -> int:
@@ -298,7 +307,7 @@ class Tracker:
         velocity, jitter = _motion(track, f, c.fit_frames)
         box = _grow(box, np.abs(velocity) * c.motion_margin + jitter * c.jitter_margin)
         box = _grow(box, np.full(4, min(c.drift_growth * distance, c.max_drift) * _size(box)))
-        return self._make(track, _map_box(box, camera), max(track.scores), False)
+        return self._make(track, _map_box(box, camera), track.best_score, False)
 
     def _confirmed(self, track: _Track) -> bool:
         """Whether the track has earned the full reach (else it is probably a false alarm)."""
@@ -307,10 +316,9 @@ class Tracker:
             return False
         if track.quick_hits or not track.quick_looks or self.frame_size is None:
             return True
-        if max(track.scores) >= c.sure_score:
+        if track.best_score >= c.sure_score:
             return True
-        size = float(np.median([_size(raw) for raw in track.raw]))
-        return size < c.quick_min_size * max(self.frame_size)
+        return track.median_raw_size() < c.quick_min_size * max(self.frame_size)
 
     def _detected_box(self, track: _Track, i: int, camera: np.ndarray) -> np.ndarray:
         """The detection as found, no smaller than the median size of its neighbours.
