@@ -21,7 +21,7 @@ from anonymize import media
 from anonymize.background import Ordered, prefetch
 from anonymize.config import Settings
 from anonymize.detect import build_detectors
-from anonymize.detect.base import Detector, QuickDetector
+from anonymize.detect.base import Detector, NearDetector, QuickDetector
 from anonymize.media import MediaInfo, VideoReader, VideoWriter, atomic_output
 from anonymize.motion import CameraMotion
 from anonymize.obscure import obscure, whole_frame
@@ -123,12 +123,16 @@ class Anonymizer:
             for frame in frames:
                 cut = previous is not None and is_scene_cut(previous, frame.image)
                 full = keyframes.is_key(frame.index, cut)
-                detections = self._analyse(frame, full=full)
+                motion = camera.update(frame.image)
+                detections = self._analyse(
+                    frame,
+                    full=full,
+                    expected=lambda found, m=motion, c=cut: tracker.expected(m, c, found),
+                )
                 own = []
                 if detections is None:
                     own, detections = [whole_frame(info.width, info.height)], []
                 waiting[frame.index] = (frame, own)
-                motion = camera.update(frame.image)
                 for index, regions in tracker.update(
                     frame.index,
                     detections,
@@ -219,21 +223,31 @@ class Anonymizer:
             frame.image, regions.regions_to_render(frame.index, frame.time), self.settings
         )
 
-    def _analyse(self, frame: Frame, full: bool = True) -> list[Detection] | None:
+    def _analyse(
+        self,
+        frame: Frame,
+        full: bool = True,
+        expected: Callable[[list[Detection]], list[Region]] | None = None,
+    ) -> list[Detection] | None:
         """Detections for one frame, or None when the frame must be obscured whole.
 
-        ``full`` is False between keyframes: detectors with a quick pass run only that.
+        ``full`` is False between keyframes: detectors with a quick pass run only that, and
+        those that can look closely (``NearDetector``) also look where ``expected`` says the
+        tracks their quick pass did not find should be.
         """
         try:
-            return [
-                d
-                for detector in self.detectors
-                for d in (
-                    detector.detect(frame.image)
-                    if full or not isinstance(detector, QuickDetector)
-                    else detector.detect_quick(frame.image)
-                )
-            ]
+            found = []
+            for detector in self.detectors:
+                if full or not isinstance(detector, QuickDetector):
+                    found += detector.detect(frame.image)
+                    continue
+                quick = detector.detect_quick(frame.image)
+                if isinstance(detector, NearDetector) and expected is not None:
+                    near = [r.box for r in expected(quick) if r.label in detector.labels]
+                    if near:
+                        quick += detector.detect_near(frame.image, near)
+                found += quick
+            return found
         except Exception as err:  # any detector failure: fail closed, never pass the frame
             if self.settings.on_error == "obscure-frame":
                 return None

@@ -16,7 +16,10 @@ detections of the same thing across frames and decides, per frame, which regions
 - scene cuts end every track, and nothing is carried or extended across a cut;
 - given the camera's motion between frames (:mod:`anonymize.motion`), tracks live in
   coordinates that follow the camera from the start of the shot, so a pan or a shake moves
-  carried boxes with the picture and the margins only have to cover the subject's own motion.
+  carried boxes with the picture and the margins only have to cover the subject's own motion;
+- before a frame is fed, :meth:`Tracker.expected` says where the tracks no quick detection
+  found should be, so a detector can look there closely (``NearDetector``): what it finds is
+  covered as detected, where it is, instead of carried with margins.
 
 Association is a Hungarian assignment (scipy) on IoU and centre distance against a
 constant-velocity prediction fitted to a track's last few detections: faces and plates in
@@ -113,6 +116,7 @@ class _Track:
     # Sizes of ``raw``, kept sorted: their median is asked for on every frame a track
     # covers, and a track can last a whole file.
     raw_sizes: list[float] = field(default_factory=list)
+    quick: list[bool] = field(default_factory=list)  # per detection: from a quick pass
     quick_hits: int = 0  # detections that came from a quick pass
     quick_looks: int = 0  # frames where only a quick pass looked for this track's label
     end: int | None = None  # last frame coverage may reach to, once the track is over
@@ -121,6 +125,7 @@ class _Track:
         """Record a detection; ``camera`` maps the shot's coordinates to this frame's."""
         raw = _array(detection.box)
         self.quick_hits += quick
+        self.quick.append(quick)
         self.frames.append(index)
         self.raw.append(raw)
         bisect.insort(self.raw_sizes, _size(raw))
@@ -198,6 +203,36 @@ class Tracker:
         self._retire(index)
         self._associate(index, detections, frozenset(quick))
         out += self._emit_through(index - self.lag)
+        return out
+
+    def expected(
+        self,
+        motion: np.ndarray | None = None,
+        scene_cut: bool = False,
+        found: Sequence[Detection] = (),
+    ) -> list[Region]:
+        """Where the live tracks no detection in ``found`` overlaps should be in the next
+        frame, before it is fed.
+
+        ``motion`` and ``scene_cut`` are what :meth:`update` will get for that frame. A
+        detector can look closely there (``NearDetector``): a small face the quick pass
+        cannot see is then found, not carried with margins. Nothing is expected after a cut.
+        """
+        index = self._current + 1
+        if scene_cut or index == 0:
+            return []
+        camera = self._last_camera
+        if motion is not None:
+            camera = np.vstack([motion, [0.0, 0.0, 1.0]]) @ camera
+        out = []
+        for track in self._tracks:
+            if track.end is None and index - track.last - 1 <= self.config.max_gap:
+                box = _map_box(_extrapolate(track, index, self.config.fit_frames), camera)
+                region = self._make(track, box, track.best_score, False)
+                if region is not None and not any(
+                    d.label == track.label and d.box.iou(region.box) >= _SEEN_IOU for d in found
+                ):
+                    out.append(region)
         return out
 
     def finish(self) -> list[tuple[int, list[Region]]]:
@@ -304,7 +339,13 @@ class Tracker:
             distance = min(f - a, b - f)
             if not confirmed and distance > c.tentative_extend:
                 return None
-        velocity, jitter = _motion(track, f, c.fit_frames)
+        velocity, jitter = _motion(track.frames, track.boxes, f, c.fit_frames)
+        full = [k for k, quick in enumerate(track.quick) if not quick]
+        if len(full) >= _JITTER_FULL_MIN:
+            # Quick and full passes draw a face's box differently; mixed, that difference
+            # would pass for shake. Each pass is steady on its own.
+            frames, boxes = [track.frames[k] for k in full], [track.boxes[k] for k in full]
+            jitter = _motion(frames, boxes, f, c.fit_frames)[1]
         box = _grow(box, np.abs(velocity) * c.motion_margin + jitter * c.jitter_margin)
         box = _grow(box, np.full(4, min(c.drift_growth * distance, c.max_drift) * _size(box)))
         return self._make(track, _map_box(box, camera), track.best_score, False)
@@ -367,6 +408,8 @@ class Keyframes:
 
 
 _NO_MATCH = 1e6
+_JITTER_FULL_MIN = 3  # full detections a track needs before its shake is measured on them alone
+_SEEN_IOU = 0.3  # a detection overlapping an expected box this much has found its track
 
 
 def _sizes(boxes: np.ndarray) -> np.ndarray:
@@ -392,19 +435,21 @@ def _iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / np.maximum(area_a + area_b - inter, 1e-9)
 
 
-def _motion(track: _Track, near: int, fit: int) -> tuple[np.ndarray, np.ndarray]:
+def _motion(
+    frames: Sequence[int], boxes: Sequence[np.ndarray], near: int, fit: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Velocity (pixels/frame) and jitter (RMS residual, pixels) of each box side, from a
     least-squares line through the ``fit`` detections nearest frame ``near``: a line through
     several frames shrugs off one jittery detection, and its residual says how far off a
     straight-line guess may be."""
-    i = bisect.bisect_left(track.frames, near)
-    lo = max(0, min(i - fit // 2, len(track.frames) - fit))
-    t = np.asarray(track.frames[lo : lo + fit], dtype=np.float64)
+    i = bisect.bisect_left(frames, near)
+    lo = max(0, min(i - fit // 2, len(frames) - fit))
+    t = np.asarray(frames[lo : lo + fit], dtype=np.float64)
     if len(t) < 2:
         return np.zeros(4), np.zeros(4)
-    boxes = np.stack(track.boxes[lo : lo + fit])
+    window = np.stack(boxes[lo : lo + fit])
     tc = t - t.mean()
-    centred = boxes - boxes.mean(axis=0)
+    centred = window - window.mean(axis=0)
     velocity = (tc @ centred) / (tc @ tc)
     residual = centred - np.outer(tc, velocity)
     return velocity, np.sqrt(np.mean(residual**2, axis=0))
@@ -414,7 +459,7 @@ def _extrapolate(track: _Track, f: int, fit: int) -> np.ndarray:
     """Constant-velocity position at ``f`` from the nearer end of the track, size bounded."""
     i = 0 if f < track.frames[0] else -1
     anchor_frame, anchor = track.frames[i], track.boxes[i]
-    box = anchor + _motion(track, anchor_frame, fit)[0] * (f - anchor_frame)
+    box = anchor + _motion(track.frames, track.boxes, anchor_frame, fit)[0] * (f - anchor_frame)
     return _bound_size(box, anchor)
 
 

@@ -12,9 +12,11 @@ Both variants start from the same detections:
 * per-frame: the full detector's detections on every frame, padded like the pipeline pads
   them (``--padding``), no tracking;
 * tracked: what the pipeline does with a video: the full detector on keyframes (every
-  ``--keyframes`` frames, default the pipeline's, and at scene cuts), its quick pass between,
-  and the regions ``Tracker`` returns, padded the same way. The tracker gets the camera motion
-  ``CameraMotion`` measures on the generated frames, as in the pipeline, never the known one.
+  ``--keyframes`` frames, default the pipeline's, and at scene cuts), its quick pass between
+  plus a close look where the tracker expects the faces the quick pass missed
+  (``detect_near``; ``--no-near`` leaves it out), and the regions ``Tracker`` returns, padded
+  the same way. The tracker gets the camera motion ``CameraMotion`` measures on the
+  generated frames, as in the pipeline, never the known one.
 
 A face is **visible** in a frame when at least half of its box is inside the frame and not
 behind the bar. A visible face **leaks** when less than ``--cover`` of its visible pixels are
@@ -235,6 +237,7 @@ def evaluate(
     cover: float,
     quick: Callable[[np.ndarray], list[Detection]],
     keyframes: int = 1,
+    near: Callable[[np.ndarray, list[Box]], list[Detection]] | None = None,
 ) -> dict:
     stream = [(s, t) for s in shots for t in range(len(s.frames))]
     detections, quick_detections, cut_flags = [], [], []
@@ -255,10 +258,14 @@ def evaluate(
     tracked: dict[int, list[Region]] = {}
     start = time.perf_counter()
     for i, dets in enumerate(detections):
+        frame = stream[i][0].frames[stream[i][1]]
+        motion = camera.update(frame)
         quick = () if schedule.is_key(i, cut_flags[i]) else ("face",)
         if quick:
             dets = quick_detections[i]
-        motion = camera.update(stream[i][0].frames[stream[i][1]])
+            if near is not None:
+                expected = tracker.expected(motion, cut_flags[i], dets)
+                dets = dets + near(frame, [r.box for r in expected])
         tracked.update(tracker.update(i, dets, scene_cut=cut_flags[i], motion=motion, quick=quick))
     tracked.update(tracker.finish())
     track_seconds = time.perf_counter() - start
@@ -357,6 +364,7 @@ def save_strips(
     padding: float,
     quick: Callable[[np.ndarray], list[Detection]],
     keyframes: int,
+    near: Callable[[np.ndarray, list[Box]], list[Detection]] | None = None,
     step: int = 3,
     per_row: int = 6,
 ) -> list[tuple[Path, dict]]:
@@ -387,8 +395,10 @@ def save_strips(
             cuts += cut
             found.append(detect(frame))
             key = schedule.is_key(i, cut)
-            dets = found[-1] if key else quick(frame)
             motion = camera.update(frame)
+            dets = found[-1] if key else quick(frame)
+            if not key and near is not None:
+                dets = dets + near(frame, [r.box for r in tracker.expected(motion, cut, dets)])
             regions.update(
                 tracker.update(
                     i, dets, scene_cut=cut, motion=motion, quick=() if key else ("face",)
@@ -503,6 +513,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=Settings.keyframes,
         help="full detector every N frames, quick pass between, as the pipeline runs video",
     )
+    parser.add_argument(
+        "--no-near",
+        action="store_true",
+        help="between keyframes, do not look again closely where tracked faces are expected",
+    )
     parser.add_argument("--strips", type=Path, help="save strips of real clips here instead")
     parser.add_argument(
         "--clips",
@@ -524,9 +539,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     detector = load_detector()
     detect, quick = detector.detect, detector.detect_quick
     config = _config(args.set)
+    near = None if args.no_near else detector.detect_near
     if args.strips:
         for path, stats in save_strips(
-            args.clips, args.strips, detect, config, args.padding, quick, args.keyframes
+            args.clips, args.strips, detect, config, args.padding, quick, args.keyframes, near
         ):
             print(path, stats)
         return 0
@@ -537,7 +553,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         detect = _DetectionCache(detect, args.cache, key)
         quick = _DetectionCache(quick, args.cache.with_suffix(".quick.json"), key)
         caches = [detect, quick]
-    result = evaluate(shots, detect, config, args.padding, args.cover, quick, args.keyframes)
+    result = evaluate(shots, detect, config, args.padding, args.cover, quick, args.keyframes, near)
     for cache in caches:
         cache.save()
     print(format_report(result))

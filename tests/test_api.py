@@ -14,6 +14,7 @@ import pytest
 
 from anonymize.api import AnalysisError, Anonymizer
 from anonymize.config import Settings
+from anonymize.detect.base import NearDetector
 from anonymize.types import Box, Detection
 
 _W, _H, _N = 96, 64, 12
@@ -161,6 +162,30 @@ def test_keyframes_run_in_full_and_their_finds_cover_every_frame_between(tmp_pat
     for index, frame_regions in regions.frames.items():
         assert any(r.box.intersection(Box(10, 10, 30, 30)) == 400 for r in frame_regions), index
         assert all(r.detected == (index in detector.full) for r in frame_regions)
+
+
+class _Near(_Keyed):
+    """A quick pass that finds nothing and a close look that finds the face where expected."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: list[list[Box]] = []
+
+    def detect_near(self, frame: np.ndarray, near: list[Box]) -> list[Detection]:
+        self.asked.append(list(near))
+        return [Detection(box, 0.8, "face", "fake-near") for box in near]
+
+
+def test_between_keyframes_a_close_look_where_the_tracker_expects_the_face(tmp_path):
+    src = _clip(tmp_path / "in.mp4", scenes=(_N,))
+    detector = _Near()
+    regions = Anonymizer(Settings(keyframes=4), detectors=[detector]).detect(src)
+    assert isinstance(detector, NearDetector)
+    # Asked once per frame between keyframes, about the one still face, where it stands.
+    assert len(detector.asked) == len(detector.quick)
+    assert all(len(a) == 1 and a[0].iou(Box(10, 10, 30, 30)) > 0.9 for a in detector.asked)
+    # What the close look finds counts as detected: nothing is carried on a still shot.
+    assert all(r.detected for rs in regions.frames.values() for r in rs)
 
 
 def test_a_scene_cut_is_a_keyframe(tmp_path):

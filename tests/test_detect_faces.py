@@ -77,6 +77,27 @@ def test_boxes_follow_the_frame_when_mirrored(astronaut, faces):
     assert unmirrored.iou(ASTRONAUT_FACE) >= 0.5
 
 
+def test_a_close_look_finds_the_face_where_it_is_expected(astronaut, faces):
+    # The tracker's guess is off by a fifth of the face and too small: the look finds the
+    # face itself, in frame pixels.
+    guess = Box(195, 70, 275, 170)
+    found = faces.detect_near(astronaut, [guess])
+    assert len(found) == 1 and found[0].box.iou(ASTRONAUT_FACE) >= 0.5
+    assert found[0].source == "faces-near"
+    # Nothing where no face is expected to be, and nothing asked, nothing run.
+    assert faces.detect_near(astronaut, [Box(380, 380, 460, 480)]) == []
+    assert faces.detect_near(astronaut, []) == []
+
+
+def test_a_close_look_finds_a_small_face_the_quick_pass_cannot_see(astronaut, faces):
+    small = cv2.resize(astronaut, (128, 128), interpolation=cv2.INTER_AREA)  # face ~30 px
+    frame = np.full((720, 1280, 3), 128, np.uint8)
+    frame[300:428, 600:728] = small
+    face = Box(600 + 175 / 4, 300 + 45 / 4, 600 + 275 / 4, 300 + 180 / 4)
+    assert not _hits([d.box for d in faces.detect_quick(frame)], face)
+    assert _hits([d.box for d in faces.detect_near(frame, [face.padded(0.1)])], face)
+
+
 def test_nothing_in_a_picture_without_faces(faces):
     ramp = np.linspace(0, 255, 640, dtype=np.uint8)[None, :, None]
     picture = np.broadcast_to(ramp, (480, 640, 3)).copy()

@@ -395,3 +395,40 @@ def test_keyframes_every_n_frames_from_the_last_one_and_at_every_cut() -> None:
     assert keys == [0, 4, 6, 10, 14]
     with pytest.raises(ValueError):
         Keyframes(0)
+
+
+def test_expected_boxes_are_where_live_tracks_will_be_and_not_already_found() -> None:
+    tracker = Tracker(TrackerConfig(), (640, 360))
+    for i in range(4):  # moving right 10 px a frame
+        tracker.update(i, [_det(100 + 10 * i, 100, 40)])
+    (ahead,) = tracker.expected()
+    assert ahead.box.iou(Box(140, 100, 180, 140)) > 0.9 and not ahead.detected
+    # The camera pans 30 px left: the face will be 30 px further left in the next frame.
+    pan = np.array([[1.0, 0.0, -30.0], [0.0, 1.0, 0.0]])
+    (panned,) = tracker.expected(pan)
+    assert panned.box.iou(Box(110, 100, 150, 140)) > 0.9
+    # A quick pass that already found it leaves nothing to look for; a cut neither.
+    assert tracker.expected(found=[_det(141, 101, 40)]) == []
+    assert tracker.expected(scene_cut=True) == []
+    # A track unseen for longer than the longest gap is no longer expected.
+    for i in range(4, 4 + tracker.config.max_gap + 2):
+        tracker.update(i, [])
+    assert tracker.expected() == []
+
+
+def test_shake_is_measured_on_full_detections_when_a_quick_pass_draws_boxes_differently() -> None:
+    # A still face: the full detector draws it 40 px, the quick pass between 52 px. Mixed,
+    # that difference would read as shake and grow every carried box by it.
+    tracker = Tracker(TrackerConfig(), (640, 360))
+    out = []
+    for i in range(12):
+        full = i % 2 == 0
+        dets = [_det(100, 100, 40)] if full else [_det(94, 94, 52)]
+        out += tracker.update(i, dets, quick=() if full else ("face",))
+    out += tracker.update(12, [])  # missed once: the box there is carried
+    out += tracker.update(13, [_det(100, 100, 40)])
+    out += tracker.finish()
+    carried = [r for i, rs in out if i == 12 for r in rs]
+    assert len(carried) == 1 and not carried[0].detected
+    # Between a 52 px and a 40 px detection, grown only by the drift of one frame away.
+    assert carried[0].box.width < 52 * 1.1

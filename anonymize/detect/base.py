@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from anonymize.types import Detection
+from anonymize.types import Box, Detection
 
-__all__ = ["Detector", "QuickDetector"]
+__all__ = ["Detector", "NearDetector", "QuickDetector"]
 
 
 @runtime_checkable
@@ -35,3 +36,15 @@ class QuickDetector(Detector, Protocol):
     """
 
     def detect_quick(self, frame: np.ndarray) -> list[Detection]: ...
+
+
+@runtime_checkable
+class NearDetector(QuickDetector, Protocol):
+    """A quick detector that can also look closely where the tracker expects something.
+
+    Between keyframes the pipeline asks ``detect_near`` about the tracks the quick pass did
+    not find, with the boxes where the tracker expects them: what it finds there is covered
+    as detected, where it is, rather than carried with the margins a guess needs.
+    """
+
+    def detect_near(self, frame: np.ndarray, near: Sequence[Box]) -> list[Detection]: ...
