@@ -181,6 +181,7 @@ WIDER = DATA.parent / "faces_wider_val" / "images"
     [
         "13--Interview/13_Interview_Interview_On_Location_13_282.jpg",  # hotel sign, 0.61
         "0--Parade/0_Parade_Parade_0_246.jpg",  # painted face, 0.52
+        "19--Couple/19_Couple_Couple_19_548.jpg",  # T-shirt lettering, 0.75
     ],
 )
 def test_large_square_boxes_need_a_sure_score(detector, photo):
