@@ -116,7 +116,10 @@ class _Track:
     # Sizes of ``raw``, kept sorted: their median is asked for on every frame a track
     # covers, and a track can last a whole file.
     raw_sizes: list[float] = field(default_factory=list)
-    quick: list[bool] = field(default_factory=list)  # per detection: from a quick pass
+    # The full detector's detections alone (frames, boxes as in ``boxes``): a quick pass
+    # draws a face's box differently, so shake is measured on these.
+    full_frames: list[int] = field(default_factory=list)
+    full_boxes: list[np.ndarray] = field(default_factory=list)
     quick_hits: int = 0  # detections that came from a quick pass
     quick_looks: int = 0  # frames where only a quick pass looked for this track's label
     end: int | None = None  # last frame coverage may reach to, once the track is over
@@ -125,11 +128,13 @@ class _Track:
         """Record a detection; ``camera`` maps the shot's coordinates to this frame's."""
         raw = _array(detection.box)
         self.quick_hits += quick
-        self.quick.append(quick)
         self.frames.append(index)
         self.raw.append(raw)
         bisect.insort(self.raw_sizes, _size(raw))
         self.boxes.append(_map_box(raw, np.linalg.inv(camera)))
+        if not quick:
+            self.full_frames.append(index)
+            self.full_boxes.append(self.boxes[-1])
         self.scores.append(float(detection.score))
         self.best_score = max(self.best_score, float(detection.score))
 
@@ -340,12 +345,10 @@ class Tracker:
             if not confirmed and distance > c.tentative_extend:
                 return None
         velocity, jitter = _motion(track.frames, track.boxes, f, c.fit_frames)
-        full = [k for k, quick in enumerate(track.quick) if not quick]
-        if len(full) >= _JITTER_FULL_MIN:
+        if len(track.full_frames) >= _JITTER_FULL_MIN:
             # Quick and full passes draw a face's box differently; mixed, that difference
             # would pass for shake. Each pass is steady on its own.
-            frames, boxes = [track.frames[k] for k in full], [track.boxes[k] for k in full]
-            jitter = _motion(frames, boxes, f, c.fit_frames)[1]
+            jitter = _motion(track.full_frames, track.full_boxes, f, c.fit_frames)[1]
         box = _grow(box, np.abs(velocity) * c.motion_margin + jitter * c.jitter_margin)
         box = _grow(box, np.full(4, min(c.drift_growth * distance, c.max_drift) * _size(box)))
         return self._make(track, _map_box(box, camera), track.best_score, False)
