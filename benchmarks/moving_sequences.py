@@ -321,6 +321,7 @@ def evaluate(
         "track_ms_per_frame": round(1000 * track_seconds / len(stream), 3),
         "variants": variants,
         "over_redaction_ratio": round(away["tracked"] / max(away["per_frame"], 1), 3),
+        "pulses": _pulses(tracked),
         "over_redaction_share": {
             name: round(px / (len(stream) * SIZE[0] * SIZE[1]), 4) for name, px in away.items()
         },
@@ -352,6 +353,12 @@ def format_report(result: dict) -> str:
     lines.append(
         f"over-redaction tracked / per-frame: {result['over_redaction_ratio']} "
         f"({100 * share['tracked']:.2f}% vs {100 * share['per_frame']:.2f}% of frame area)"
+    )
+    pulses = result["pulses"]
+    lines.append(
+        f"masks pulsing (area changing over 1.2x from one frame to the next): "
+        f"{pulses['jumps']} of {pulses['pairs']} frame pairs, "
+        f"{pulses['of_which_detected_carried']} of them at a detected/carried swap"
     )
     return "\n".join(lines)
 
@@ -416,6 +423,7 @@ def save_strips(
             "carried": sum(not r.detected for rs in regions.values() for r in rs),
             "tracks": len({r.track for rs in regions.values() for r in rs}),
             "area_ratio": round(area[1] / max(area[0], 1), 3),
+            "pulses": _pulses(regions),
         }
         tiles = []
         scale = 480 / w
@@ -445,6 +453,29 @@ def save_strips(
         cv2.imwrite(str(target), grid)
         written.append((target, stats))
     return written
+
+
+def _pulses(regions: dict[int, list[Region]], jump: float = 1.2) -> dict:
+    """How often a track's mask jumps in size from one frame to the next (flicker a viewer
+    sees as pulsing): pairs of consecutive frames whose box areas differ by more than
+    ``jump`` times, out of all such pairs, and how many of those jumps are a switch between
+    a detected and a carried box."""
+    boxes: dict[int, dict[int, Region]] = {}
+    for i, rs in regions.items():
+        for r in rs:
+            boxes.setdefault(r.track, {})[i] = r
+    pairs = jumps = switches = 0
+    for by_frame in boxes.values():
+        for i, r in by_frame.items():
+            nxt = by_frame.get(i + 1)
+            if nxt is None:
+                continue
+            pairs += 1
+            a, b = r.box.area, nxt.box.area
+            if max(a, b) > jump * max(min(a, b), 1e-9):
+                jumps += 1
+                switches += r.detected != nxt.detected
+    return {"pairs": pairs, "jumps": jumps, "of_which_detected_carried": switches}
 
 
 def _area(boxes: Sequence[Box], padding: float, width: int, height: int) -> int:
