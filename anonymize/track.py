@@ -12,7 +12,9 @@ detections of the same thing across frames and decides, per frame, which regions
   never did, which the full detector was never sure of (``sure_score``): on the moving
   sequences such tracks are false alarms on textures, and their gaps are not bridged either;
 - predicted boxes grow by the track's recent motion, its shake and their distance from a real
-  detection; a detected box is never shrunk (size smoothing only ever adds area);
+  detection; a detected box is never shrunk (size smoothing only ever adds area), and each
+  region is as large as its track's largest a frame either side, so a mask does not pulse
+  where detected and carried boxes alternate;
 - scene cuts end every track, and nothing is carried or extended across a cut;
 - given the camera's motion between frames (:mod:`anonymize.motion`), tracks live in
   coordinates that follow the camera from the start of the shot, so a pan or a shake moves
