@@ -99,9 +99,10 @@ _TILE_OVERLAP = 0.25
 # detect_near looks at each expected face with half its size of context on each side, in a
 # 64 px view (the face about 32 px tall there, enlarged at most 4x), and keeps the best box
 # scoring 0.6 that overlaps the expected one by IoU 0.3. Measured on
-# benchmarks/moving_sequences.py, seeds 0-3 pooled: views of 64, 96 and 128 px leak alike
-# (42-44 face-frames of 20 px+ in 1000) and a 64 px view costs 3-4 ms of CPU per face; a
-# lower threshold let in boxes that cover less of the face than the carried box they replace.
+# benchmarks/moving_sequences.py, seeds 0-3 pooled, before masks were steadied: views of 64,
+# 96 and 128 px leak alike (42-44 face-frames of 20 px+ in 1000) and a 64 px view costs 3-4 ms
+# of CPU per face; a lower threshold let in boxes that cover less of the face than the
+# carried box they replace.
 _NEAR_CONTEXT = 0.5
 _NEAR_VIEW = 64
 _NEAR_UPSCALE = 4.0
