@@ -55,6 +55,15 @@ VARIANTS = {
     "standard, fused 0.35": (replace(_STD, fused_threshold=0.35), 0.2),
     "standard + blazeface tiles 2x2 at 0.6": (replace(_STD, tiles=2, blazeface_threshold=0.6), 0.2),
     "standard, padding 0.25": (_STD, 0.25),
+    # Leaner presets, for the over-redaction issue 2 asks for with plates on as well.
+    "standard, fused 0.45, small 0.5": (
+        replace(_STD, fused_threshold=0.45, small_threshold=0.5),
+        0.2,
+    ),
+    "standard, fused 0.6, small 0.7, large 0.8": (
+        replace(_STD, fused_threshold=0.6, small_threshold=0.7, large_threshold=0.8),
+        0.2,
+    ),
     "high": (_HIGH, 0.2),
 }
 
