@@ -9,7 +9,7 @@ __all__ = ["LARGE_BOX_PX", "Settings", "MODES", "SHAPES", "SENSITIVITIES", "TARG
 
 MODES = ("blur", "mosaic", "solid")
 SHAPES = ("rounded", "ellipse", "box")
-SENSITIVITIES = ("standard", "high")
+SENSITIVITIES = ("lean", "standard", "high")
 TARGETS = ("faces", "plates")
 LARGE_BOX_PX = 100  # boxes this tall or taller get half the padding
 
@@ -30,7 +30,7 @@ class Settings:
     """
 
     targets: tuple[str, ...] = TARGETS
-    sensitivity: Literal["standard", "high"] = "standard"
+    sensitivity: Literal["lean", "standard", "high"] = "standard"
     mode: Literal["blur", "mosaic", "solid"] = "blur"
     plate_mode: Literal["blur", "mosaic", "solid"] = "solid"
     shape: Literal["rounded", "ellipse", "box"] = "rounded"

@@ -11,11 +11,14 @@ import numpy as np
 import pytest
 from skimage import data as skdata
 
+from anonymize.config import SENSITIVITIES, Settings
+from anonymize.detect import build_detectors
 from anonymize.detect.base import Detector
 from anonymize.detect.blazeface import BlazeFace
 from anonymize.detect.centerface import CenterFace
 from anonymize.detect.faces import PRESETS, FaceDetector, merge_passes
 from anonymize.detect.merge import merge_boxes
+from anonymize.detect.plates import PlateDetector
 from anonymize.types import Box
 
 # The astronaut's face in skimage.data.astronaut() (512 x 512), drawn by hand.
@@ -49,7 +52,7 @@ def test_face_detector_is_a_detector(faces):
     assert faces.labels == ("face",)
 
 
-@pytest.mark.parametrize("sensitivity", ["standard", "high"])
+@pytest.mark.parametrize("sensitivity", ["lean", "standard", "high"])
 def test_finds_the_astronaut(astronaut, sensitivity):
     found = FaceDetector(sensitivity).detect(astronaut)
     assert [d.label for d in found] == ["face"]  # one face, merged from every model and pass
@@ -111,6 +114,19 @@ def test_refuses_what_it_cannot_analyse(faces):
         faces.detect(np.zeros((0, 10, 3), np.uint8))
     with pytest.raises(ValueError):
         faces.detect(np.zeros((10, 10), np.uint8))
+
+
+@pytest.mark.parametrize("sensitivity", SENSITIVITIES)
+def test_every_sensitivity_the_cli_offers_builds_every_detector(sensitivity):
+    detectors = build_detectors(Settings(sensitivity=sensitivity))
+    assert [d.sensitivity for d in detectors] == [sensitivity, sensitivity]
+
+
+def test_lean_is_leaner_about_faces_only():
+    assert PlateDetector("lean").profile == PlateDetector("standard").profile
+    lean, standard = PRESETS["lean"], PRESETS["standard"]
+    assert lean.fused_threshold > standard.fused_threshold
+    assert set(lean.centerface_sizes) < set(standard.centerface_sizes)
 
 
 def test_unknown_sensitivity_is_refused():

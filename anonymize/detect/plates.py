@@ -85,8 +85,10 @@ class _Profile:
 # so 47 ms per frame with keyframes every 2 frames. The 512 view adds the van plate
 # (wts-lg-000163); two openalpr plates score under 0.04 in every view tried (512-1280,
 # mirrored) and five dark ones are covered but change too few pixels for the eval's rule.
+_STANDARD = _Profile(sizes=(640, 512), threshold=0.15, small_frame_sizes=(1280,))
 _PROFILES = {
-    "standard": _Profile(sizes=(640, 512), threshold=0.15, small_frame_sizes=(1280,)),
+    "standard": _STANDARD,
+    "lean": _STANDARD,  # the "lean" sensitivity is leaner about faces only
     "high": _Profile(sizes=(640, 1280), threshold=0.05, text=True),
 }
 # Plates under about 40 px in the model input are often missed: in frames this small (SD
