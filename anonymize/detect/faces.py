@@ -14,7 +14,7 @@ scales each give 0.2 is kept, a lone 0.2 is not. Thresholds and passes live in o
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -60,44 +60,34 @@ class Preset:
     large_threshold: float = 0.0
 
 
+# Tuned on faces_wider_val (benchmarks/eval_faces.py ablate, then anonymize eval). The faces
+# the old standard missed mostly scored 0.1-0.3 at several scales: fusing faint CenterFace
+# candidates (0.1) across scales finds them, where lowering one pass's threshold mostly adds
+# false boxes. What the fused rule let through at 0.3-0.6 was mostly large false boxes
+# (tattoos, necklaces) and tiny ones: boxes 100 px+ need 0.6 (free: no face lost) and boxes
+# under 30 px need 0.4, which trades faces under 20 px (87% -> 82% of all faces) for half the
+# area changed around faces (issue 2's target).
+_STANDARD = Preset(
+    centerface_threshold=0.1,
+    centerface_sizes=(512, 1024, 2048),
+    max_upscale=2.0,
+    blazeface_threshold=0.8,
+    tiles=0,
+    flip=False,
+    fused_threshold=0.3,
+    small_px=30,
+    small_threshold=0.4,
+    large_px=100,
+    large_threshold=0.6,
+)
+
 PRESETS = {
-    # Tuned on faces_wider_val (benchmarks/eval_faces.py ablate, then anonymize eval). The
-    # faces the old standard missed mostly scored 0.1-0.3 at several scales: fusing faint
-    # CenterFace candidates (0.1) across scales finds them, where lowering one pass's
-    # threshold mostly adds false boxes. What the fused rule let through at 0.3-0.6 was
-    # mostly large false boxes (tattoos, necklaces) and tiny ones: boxes 100 px+ need 0.6
-    # (free: no face lost) and boxes under 30 px need 0.4, which trades faces under 20 px
-    # (87% -> 82% of all faces) for half the area changed around faces (issue 2's target).
-    "standard": Preset(
-        centerface_threshold=0.1,
-        centerface_sizes=(512, 1024, 2048),
-        max_upscale=2.0,
-        blazeface_threshold=0.8,
-        tiles=0,
-        flip=False,
-        fused_threshold=0.3,
-        small_px=30,
-        small_threshold=0.4,
-        large_px=100,
-        large_threshold=0.6,
-    ),
-    # Changes less of the picture, for a user who accepts missing a few more faces: standard
-    # without the 512 pass and with fused 0.4. anonymize eval ../shared/data/faces_wider_val
-    # --sensitivity lean (faces and plates): 93.0% of faces 20 px+ and 80.7% of all obscured,
-    # 0.46% of the rest changed (standard: 95.2%, 82.2%, 0.67%).
-    "lean": Preset(
-        centerface_threshold=0.1,
-        centerface_sizes=(1024, 2048),
-        max_upscale=2.0,
-        blazeface_threshold=0.8,
-        tiles=0,
-        flip=False,
-        fused_threshold=0.4,
-        small_px=30,
-        small_threshold=0.4,
-        large_px=100,
-        large_threshold=0.6,
-    ),
+    "standard": _STANDARD,
+    # Changes less of the picture, for a user who accepts missing a few more faces.
+    # anonymize eval ../shared/data/faces_wider_val --sensitivity lean (faces and plates):
+    # 93.0% of faces 20 px+ and 80.7% of all obscured, 0.46% of the rest changed (standard:
+    # 95.2%, 82.2%, 0.67%).
+    "lean": replace(_STANDARD, centerface_sizes=(1024, 2048), fused_threshold=0.4),
     # Leans further to recall than standard: the same passes plus BlazeFace on 2x2 tiles and
     # a mirrored CenterFace pass, a lower BlazeFace threshold and a lower fused threshold, so
     # every candidate standard weighs is weighed here too, with more evidence.
