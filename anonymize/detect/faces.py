@@ -90,15 +90,18 @@ PRESETS = {
     "lean": replace(_STANDARD, centerface_sizes=(1024, 2048), fused_threshold=0.4),
     # Leans further to recall than standard: the same passes plus BlazeFace on 2x2 tiles and
     # a mirrored CenterFace pass, a lower BlazeFace threshold and a lower fused threshold, so
-    # every candidate standard weighs is weighed here too, with more evidence.
-    "high": Preset(
-        centerface_threshold=0.1,
-        centerface_sizes=(512, 1024, 2048),
-        max_upscale=2.0,
+    # every candidate standard weighs is weighed here too, with more evidence; no size-dependent
+    # thresholds.
+    "high": replace(
+        _STANDARD,
         blazeface_threshold=0.6,
         tiles=2,
         flip=True,
         fused_threshold=0.25,
+        small_px=0.0,
+        small_threshold=0.0,
+        large_px=float("inf"),
+        large_threshold=0.0,
     ),
 }
 
