@@ -356,9 +356,10 @@ def format_report(result: dict) -> str:
     )
     pulses = result["pulses"]
     lines.append(
-        f"masks pulsing (area changing over 1.2x from one frame to the next): "
+        f"mask area changing over 1.2x from one frame to the next: "
         f"{pulses['jumps']} of {pulses['pairs']} frame pairs, "
-        f"{pulses['of_which_detected_carried']} of them at a detected/carried swap"
+        f"{pulses['of_which_detected_carried']} of them at a detected/carried swap, "
+        f"{pulses['flickers']} undone within two frames (flicker)"
     )
     return "\n".join(lines)
 
@@ -456,16 +457,19 @@ def save_strips(
 
 
 def _pulses(regions: dict[int, list[Region]], jump: float = 1.2) -> dict:
-    """How often a track's mask jumps in size from one frame to the next (flicker a viewer
-    sees as pulsing): pairs of consecutive frames whose box areas differ by more than
-    ``jump`` times, out of all such pairs, and how many of those jumps are a switch between
-    a detected and a carried box."""
+    """How often a track's mask jumps in size from one frame to the next: pairs of
+    consecutive frames whose box areas differ by more than ``jump`` times, out of all such
+    pairs, and how many of those jumps are a switch between a detected and a carried box.
+    ``flickers`` counts the jumps a viewer sees as pulsing: those undone by a jump the other
+    way within the next two frames (a mask that grows as a face nears the camera, or once
+    when the face is found again, only steps)."""
     boxes: dict[int, dict[int, Region]] = {}
     for i, rs in regions.items():
         for r in rs:
             boxes.setdefault(r.track, {})[i] = r
-    pairs = jumps = switches = 0
+    pairs = jumps = switches = flickers = 0
     for by_frame in boxes.values():
+        signs: dict[int, int] = {}
         for i, r in by_frame.items():
             nxt = by_frame.get(i + 1)
             if nxt is None:
@@ -475,7 +479,16 @@ def _pulses(regions: dict[int, list[Region]], jump: float = 1.2) -> dict:
             if max(a, b) > jump * max(min(a, b), 1e-9):
                 jumps += 1
                 switches += r.detected != nxt.detected
-    return {"pairs": pairs, "jumps": jumps, "of_which_detected_carried": switches}
+                signs[i] = 1 if b > a else -1
+        flickers += sum(
+            any(signs.get(i + k) == -sign for k in (1, 2)) for i, sign in signs.items()
+        )
+    return {
+        "pairs": pairs,
+        "jumps": jumps,
+        "of_which_detected_carried": switches,
+        "flickers": flickers,
+    }
 
 
 def _area(boxes: Sequence[Box], padding: float, width: int, height: int) -> int:
