@@ -480,9 +480,7 @@ def _pulses(regions: dict[int, list[Region]], jump: float = 1.2) -> dict:
                 jumps += 1
                 switches += r.detected != nxt.detected
                 signs[i] = 1 if b > a else -1
-        flickers += sum(
-            any(signs.get(i + k) == -sign for k in (1, 2)) for i, sign in signs.items()
-        )
+        flickers += sum(any(signs.get(i + k) == -sign for k in (1, 2)) for i, sign in signs.items())
     return {
         "pairs": pairs,
         "jumps": jumps,
