@@ -61,8 +61,9 @@ class TrackerConfig:
     frame pairs changed area by over 1.2x, 793 of them at such a swap; 151 with ``steady=1``).
     ``bridge`` lifts a region out of a dip of up to that many frames between larger ones: the
     detector now and then draws a face smaller for a few frames, and a window of ``steady``
-    cannot reach across, so the mask shrank for a frame and grew back (street_walking_1080p:
-    13 such flickers with ``bridge=0``, 1 with 3).
+    cannot reach across, so the mask shrank for a frame and grew back (street_walking_1080p,
+    ``benchmarks/moving_sequences.py --strips``: 15 such flickers with ``bridge=0``, none
+    with 3).
 
     Motion, shake and drift are measured in the shot's coordinates: with the camera's motion
     given, they are the subject's own and the detector's noise, not the camera's, so the
@@ -334,7 +335,7 @@ class Tracker:
                     regions.append(self._steadied(track, f, region))
             out.append((f, regions))
         self._next_emit = max(self._next_emit, last + 1)
-        # The frames before the horizon stay known as long as a later frame takes their size.
+        # A frame stays known while a frame still to be returned may take its size.
         keep = self._next_emit - self._reach
         self._camera = {f: m for f, m in self._camera.items() if f >= keep}
         self._settled = {key: r for key, r in self._settled.items() if key[1] >= keep}
