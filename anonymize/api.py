@@ -59,6 +59,12 @@ class Anonymizer:
             self._detectors = build_detectors(self.settings)
         return self._detectors
 
+    @property
+    def engines(self) -> dict[str, str]:
+        """Where each network runs (backend and precision), for the report and ``--verbose``;
+        a detector without networks of its own (a test's stand-in) has no entry."""
+        return {k: v for d in self.detectors for k, v in getattr(d, "engines", {}).items()}
+
     def anonymize_file(
         self, src: Path, dst: Path, report: bool = True, progress: Progress | None = None
     ) -> RegionsFile:
@@ -158,6 +164,7 @@ class Anonymizer:
             tracks=summarise_tracks(found.frames),
             settings=self.settings.to_dict(),
             models=[d.name for d in self.detectors],
+            runtime=self.engines,
             times=found.times if found.info.kind == "video" else {},
         )
 

@@ -26,7 +26,8 @@ class Settings:
     low-contrast plate keeps its colour so closely that no one can tell it was treated.
     ``keyframes``: in a video the full detectors run on every that many frames (and at every
     scene cut), quick ones in between, and the tracker covers each keyframe's finds up to the
-    neighbouring keyframes; 1 runs the full detectors on every frame.
+    neighbouring keyframes; 1 runs the full detectors on every frame. ``backend`` is where the
+    networks run: ``auto`` picks the fastest this machine has (see :mod:`anonymize.runtime`).
     """
 
     targets: tuple[str, ...] = TARGETS
@@ -40,6 +41,7 @@ class Settings:
     quality: int = 18  # x264 CRF: 18 is visually lossless
     on_error: Literal["fail", "obscure-frame"] = "fail"
     keyframes: int = 2
+    backend: Literal["auto", "openvino", "onnxruntime"] = "auto"
 
     def __post_init__(self) -> None:
         if self.keyframes < 1:

@@ -122,6 +122,7 @@ class RegionsFile:
     tracks: list[TrackInfo]
     settings: dict = field(default_factory=dict)
     models: list[str] = field(default_factory=list)
+    runtime: dict[str, str] = field(default_factory=dict)  # network -> backend and precision
     times: dict[int, float] = field(default_factory=dict)
     manual: list[ManualRegion] = field(default_factory=list)
     output: FileInfo | None = None
@@ -239,6 +240,7 @@ def from_json(data: object) -> RegionsFile:
         tracks=tracks,
         settings=data.get("settings", {}),
         models=data.get("models", []),
+        runtime=data.get("runtime", {}),
         times=times,
         manual=manual,
         output=_file_info(data["output"]) if data.get("output") else None,
@@ -351,6 +353,7 @@ def _to_json(regions: RegionsFile) -> dict:
         "version": VERSION,
         "tool": {"name": "anonymize", "version": regions.tool_version},
         "models": regions.models,
+        "runtime": regions.runtime,
         "settings": regions.settings,
         "input": _file_json(regions.input),
         "output": _file_json(regions.output) if regions.output else None,
@@ -391,6 +394,7 @@ SCHEMA: dict = {
             "properties": {"name": {"type": "string"}, "version": {"type": "string"}},
         },
         "models": {"type": "array", "items": {"type": "string"}},
+        "runtime": {"type": "object", "additionalProperties": {"type": "string"}},
         "settings": {"type": "object"},
         "input": _FILE,
         "output": {"oneOf": [{"type": "null"}, _FILE]},

