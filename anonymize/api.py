@@ -18,30 +18,29 @@ from pathlib import Path
 import numpy as np
 
 from anonymize import media
+from anonymize.analysis import Analysis, AnalysisError, StageTimes
 from anonymize.background import Ordered, prefetch
 from anonymize.config import Settings
 from anonymize.detect import build_detectors
-from anonymize.detect.base import Detector, NearDetector, QuickDetector
+from anonymize.detect.base import Detector
 from anonymize.media import MediaInfo, VideoReader, VideoWriter, atomic_output
-from anonymize.motion import CameraMotion
-from anonymize.obscure import obscure, whole_frame
+from anonymize.obscure import obscure
 from anonymize.regions import FileInfo, RegionsFile, save, sha256_file, summarise_tracks
-from anonymize.track import Keyframes, Tracker, TrackerConfig, is_scene_cut
-from anonymize.types import Box, Detection, Frame, Region
+from anonymize.types import Box, Frame, Region
 
-__all__ = ["AnalysisError", "Anonymizer", "Progress", "report_path"]
+__all__ = ["AnalysisError", "Anonymizer", "Progress", "Report", "report_path"]
 
 Progress = Callable[[int], None]  # called with the number of frames just processed
 _BACKLOG = 4  # frames decoded ahead, and frames waiting for the encoder
 
 
-class AnalysisError(Exception):
-    """A file could not be analysed or rendered safely; the message names the cause."""
-
-
 def report_path(output: Path) -> Path:
     """Where the JSON sidecar of ``output`` goes: beside it, same name plus ``.json``."""
     return output.with_name(output.name + ".json")
+
+
+# Where a report goes: True beside the output (``report_path``), a path there, False nowhere.
+Report = bool | Path
 
 
 class Anonymizer:
@@ -52,6 +51,7 @@ class Anonymizer:
     ):
         self.settings = settings or Settings()
         self._detectors = list(detectors) if detectors is not None else None
+        self.stages = StageTimes()  # CPU seconds by stage, over every file this one ran
 
     @property
     def detectors(self) -> list[Detector]:
@@ -66,9 +66,10 @@ class Anonymizer:
         return {k: v for d in self.detectors for k, v in getattr(d, "engines", {}).items()}
 
     def anonymize_file(
-        self, src: Path, dst: Path, report: bool = True, progress: Progress | None = None
+        self, src: Path, dst: Path, report: Report = True, progress: Progress | None = None
     ) -> RegionsFile:
-        """Detect and render ``src`` into ``dst``; write the sidecar unless ``report`` is off."""
+        """Detect and render ``src`` into ``dst``, and write the report where ``report`` says:
+        beside ``dst`` (True), at a path (an audit folder's record), or not at all (False)."""
         src, dst = Path(src), Path(dst)
         _refuse_overwriting_input(src, dst)
         info = media.probe(src)
@@ -104,56 +105,26 @@ class Anonymizer:
         return self._regions_file(found)
 
     def _write(self, writer: VideoWriter, frame: Frame, regions: list[Region]) -> None:
-        writer.write(frame, obscure(frame.image, regions, self.settings))
+        with self.stages.measure("obscure"):
+            image = obscure(frame.image, regions, self.settings)
+        with self.stages.measure("encode"):
+            writer.write(frame, image)
 
     def _analysed(
         self, src: Path, info: MediaInfo, progress: Progress | None
     ) -> Iterator[tuple[Frame, list[Region]]]:
-        """Every frame in order with its final, padded regions.
-
-        A frame waits here only until the tracker has settled it (the tracker's lag), so at
-        most that many decoded frames are held, whatever the length of the file. The camera's
-        motion goes to the tracker too, so boxes it carries move with the picture.
-        """
-        every = self.settings.keyframes if info.kind == "video" else 1
-        tracker = Tracker(TrackerConfig().spanning(every), frame_size=(info.width, info.height))
-        keyframes = Keyframes(every)
-        camera = CameraMotion()
-        # Between keyframes these labels come from quick passes, which miss more.
-        quick = [
-            label for d in self.detectors if isinstance(d, QuickDetector) for label in d.labels
-        ]
-        waiting: dict[int, tuple[Frame, list[Region]]] = {}
-        previous: np.ndarray | None = None
-        with closing(prefetch(_frames(src, info), _BACKLOG, "decode")) as frames:
-            for frame in frames:
-                cut = previous is not None and is_scene_cut(previous, frame.image)
-                full = keyframes.is_key(frame.index, cut)
-                motion = camera.update(frame.image)
-                detections = self._analyse(
-                    frame,
-                    full=full,
-                    expected=lambda found, m=motion, c=cut: tracker.expected(m, c, found),
-                )
-                own = []
-                if detections is None:
-                    own, detections = [whole_frame(info.width, info.height)], []
-                waiting[frame.index] = (frame, own)
-                for index, regions in tracker.update(
-                    frame.index,
-                    detections,
-                    scene_cut=cut,
-                    motion=motion,
-                    quick=() if full else quick,
-                ):
-                    settled, own = waiting.pop(index)
-                    yield settled, own + self._finalise(regions, info)
-                previous = frame.image
-                if progress:
-                    progress(1)
-        for index, regions in tracker.finish():
-            settled, own = waiting.pop(index)
-            yield settled, own + self._finalise(regions, info)
+        """Every frame in order with its final, padded regions (see :mod:`anonymize.analysis`)."""
+        analysis = Analysis(
+            self.detectors,
+            (info.width, info.height),
+            every=self.settings.keyframes if info.kind == "video" else 1,
+            obscure_failed=self.settings.on_error == "obscure-frame",
+            stages=self.stages,
+        )
+        decoded = self.stages.timed("decode", _frames(src, info))
+        with closing(prefetch(decoded, _BACKLOG, "decode")) as frames:
+            for frame, regions in analysis.run(_counted(frames, progress)):
+                yield frame, self._finalise(regions, info)
 
     def _regions_file(self, found: _Found) -> RegionsFile:
         if not found.times:
@@ -174,12 +145,13 @@ class Anonymizer:
         dst: Path,
         regions: RegionsFile,
         progress: Progress | None = None,
-        report: bool = False,
+        report: Report = False,
     ) -> RegionsFile:
         """Write ``dst`` with exactly the regions in ``regions`` obscured; return it with hashes.
 
-        With ``report`` the sidecar is written too, before the output takes its final name:
-        a finished output never lacks its report (a re-run skips finished outputs)."""
+        With ``report`` (as in ``anonymize_file``) the report is written too, before the
+        output takes its final name: a finished output never lacks its report (a re-run
+        skips finished outputs)."""
         src, dst = Path(src), Path(dst)
         _refuse_overwriting_input(src, dst)
         if sha256_file(src) != regions.input.sha256:
@@ -201,12 +173,15 @@ class Anonymizer:
 
     @staticmethod
     def _finish(
-        regions: RegionsFile, tmp: Path, dst: Path, info: MediaInfo, count: int, report: bool
+        regions: RegionsFile, tmp: Path, dst: Path, info: MediaInfo, count: int, report: Report
     ) -> None:
-        """Record the finished output (still under its temporary name) and write the sidecar."""
+        """Record the finished output (still under its temporary name) and write the report."""
         regions.output = replace(_file_info(tmp, info, frame_count=count), name=dst.name)
-        if report:
-            save(regions, report_path(dst))
+        if report is False:
+            return
+        target = report_path(dst) if report is True else Path(report)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        save(regions, target)
 
     def _render_video(
         self, src: Path, tmp: Path, info: MediaInfo, regions: RegionsFile, progress: Progress | None
@@ -215,7 +190,9 @@ class Anonymizer:
         with (
             VideoWriter(tmp, info, self.settings) as writer,
             Ordered(_BACKLOG, "encode") as out,
-            closing(prefetch(_frames(src, info), _BACKLOG, "decode")) as frames,
+            closing(
+                prefetch(self.stages.timed("decode", _frames(src, info)), _BACKLOG, "decode")
+            ) as frames,
         ):
             for frame in frames:
                 todo = regions.regions_to_render(frame.index, frame.time)
@@ -229,36 +206,6 @@ class Anonymizer:
         return obscure(
             frame.image, regions.regions_to_render(frame.index, frame.time), self.settings
         )
-
-    def _analyse(
-        self,
-        frame: Frame,
-        full: bool = True,
-        expected: Callable[[list[Detection]], list[Region]] | None = None,
-    ) -> list[Detection] | None:
-        """Detections for one frame, or None when the frame must be obscured whole.
-
-        ``full`` is False between keyframes: detectors with a quick pass run only that, and
-        those that can look closely (``NearDetector``) also look where ``expected`` says the
-        tracks their quick pass did not find should be.
-        """
-        try:
-            found = []
-            for detector in self.detectors:
-                if full or not isinstance(detector, QuickDetector):
-                    found += detector.detect(frame.image)
-                    continue
-                quick = detector.detect_quick(frame.image)
-                if isinstance(detector, NearDetector) and expected is not None:
-                    near = [r.box for r in expected(quick) if r.label in detector.labels]
-                    if near:
-                        quick += detector.detect_near(frame.image, near)
-                found += quick
-            return found
-        except Exception as err:  # any detector failure: fail closed, never pass the frame
-            if self.settings.on_error == "obscure-frame":
-                return None
-            raise AnalysisError(f"frame {frame.index} could not be analysed: {err}") from err
 
     def _finalise(self, regions: Sequence[Region], info: MediaInfo) -> list[Region]:
         """Pad and clip tracker output into the boxes the regions file records, at the
@@ -286,6 +233,14 @@ class _Found:
         self.times[frame.index] = frame.time
         if regions:
             self.frames[frame.index] = regions
+
+
+def _counted(frames: Iterator[Frame], progress: Progress | None) -> Iterator[Frame]:
+    """``frames``, reporting each one to ``progress`` as the analysis takes it."""
+    for frame in frames:
+        yield frame
+        if progress:
+            progress(1)
 
 
 def _frames(src: Path, info: MediaInfo) -> Iterator[Frame]:
