@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from anonymize import media
-from anonymize.api import AnalysisError, Anonymizer, Progress
+from anonymize.api import AnalysisError, Anonymizer, Progress, report_path
 from anonymize.config import Settings
 from anonymize.detect.base import Detector
 from anonymize.media.atomic import PARTIAL_MARKER
@@ -69,10 +69,12 @@ class BatchError(Exception):
 
 @dataclass(frozen=True)
 class Job:
-    """One input file and the output it becomes."""
+    """One input file, the output it becomes, and where its audit record goes (None:
+    beside the output, as ``report_path`` says)."""
 
     src: Path
     dst: Path
+    record: Path | None = None
 
 
 def skip_existing(job: Job, overwrite: bool) -> dict | None:
@@ -88,12 +90,16 @@ def anonymize_job(
     """Run one file; any failure becomes a "failed" result with a one-line cause, never a raise.
 
     The result is a plain dict (it is printed as JSON): ``input``, ``output``, ``status``
-    ("done" or "failed") and either ``frames``/``regions``/``tracks`` or ``error``.
+    ("done" or "failed") and either ``record`` (where the audit record went, or None) and
+    ``frames``/``regions``/``tracks``, or ``error``.
     """
+    record = (job.record or report_path(job.dst)) if report else None
     try:
         job.dst.parent.mkdir(parents=True, exist_ok=True)
         with watch(job.src) if watch else contextlib.nullcontext() as progress:
-            regions = anonymizer.anonymize_file(job.src, job.dst, report=report, progress=progress)
+            regions = anonymizer.anonymize_file(
+                job.src, job.dst, report=record or False, progress=progress
+            )
     except _FAILURES as err:
         return _failed(job, _one_line(err))
     except Exception as err:  # a bug must still end as one failed file, not a dead batch
@@ -101,6 +107,7 @@ def anonymize_job(
     return {
         **_result(job),
         "status": "done",
+        "record": str(record) if record else None,
         "frames": regions.input.frame_count,
         "regions": sum(len(r) for r in regions.frames.values()),
         "tracks": len(regions.tracks),
@@ -276,10 +283,13 @@ def _anonymizer(blob: bytes) -> Anonymizer:
 
 
 def _remove_partials(jobs: list[Job]) -> None:
-    """Delete the temporary files dead attempts left beside these jobs' outputs."""
+    """Delete the temporary files dead attempts left beside these jobs' outputs and
+    audit records."""
     names: dict[Path, set[str]] = {}
     for job in jobs:
         names.setdefault(job.dst.parent, set()).add(job.dst.name)
+        if job.record is not None:  # a record's temporary name stands for its output's
+            names.setdefault(job.record.parent, set()).add(job.record.name.removesuffix(".json"))
     for folder, outputs in names.items():
         with contextlib.suppress(FileNotFoundError):
             for entry in os.scandir(folder):

@@ -1,8 +1,9 @@
 """The ``anonymize`` command: parses, validates and reports; the work lives in api.py.
 
 ``anonymize FILE...`` is the one-shot job (the hidden default command ``run``); ``detect``,
-``render`` and ``eval`` are the steps and tools around it. Errors are one sentence naming the
-file: exit code 2 for usage errors, 1 when any file failed.
+``render``, ``review``, ``batch`` and ``eval`` are the steps and tools around it. Each command
+lists only the options it uses. Errors are one sentence naming the file: exit code 2 for usage
+errors, 1 when any file failed.
 """
 
 from __future__ import annotations
@@ -16,13 +17,15 @@ import sys
 import tempfile
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
-from tqdm import tqdm
 
-from anonymize import __version__, media
+from anonymize import __version__, media, progress
 from anonymize.api import AnalysisError, Anonymizer, Progress
+from anonymize.audit import AUDIT_FOLDER, inside, neutral_name, record_path
+from anonymize.audit import default_folder as default_audit_folder
 from anonymize.batch import ENGINES, BatchError, Job, anonymize_job, run_jobs, skip_existing
 from anonymize.config import MODES, SENSITIVITIES, SHAPES, TARGETS, Settings
 from anonymize.media.atomic import remove_leftovers
@@ -55,116 +58,209 @@ def main() -> None:
     \b
       anonymize clip.mp4                 writes clip_anonymized.mp4 beside it
       anonymize footage/ -o safe/        every file under footage/, mirrored in safe/
-      anonymize detect clip.mp4          writes the regions file for review
-      anonymize render clip.mp4 --regions clip.regions.json -o out.mp4
-      anonymize batch archive/ -o safe/  many files at once (--engine ray for a cluster)
+      anonymize footage/ -o safe/ --neutral-names
+      anonymize detect clip.mp4          writes clip.mp4.regions.json beside it
+      anonymize review clip.mp4          check and correct it in a local page, then render
+      anonymize render clip.mp4 --regions clip.mp4.regions.json -o out.mp4
+      anonymize batch footage/ -o safe/  many files at once (--engine ray for a cluster)
+
+    Each output's audit record (the input's name and hash, settings, regions) goes to
+    anonymize-audit/ beside the inputs, never among the outputs: it must not be published.
 
     Automatic detection can miss faces: review the output before publishing it.
     """
 
 
-def _settings_options(func):
-    """The options that decide what a run produces, shared by run, detect and render."""
+def _settings_options(*names: str):
+    """The options that decide what a run produces, those of ``names`` only: each command
+    lists just the settings it uses (a setting that does nothing there would mislead)."""
+    unknown = set(names) - set(_SETTING_OPTIONS)
+    if unknown:
+        raise ValueError(f"no such setting option: {sorted(unknown)}")
+
+    def decorate(func):
+        for name in reversed(_SETTING_OPTIONS):
+            if name in names:
+                func = _SETTING_OPTIONS[name](func)
+        return func
+
+    return decorate
+
+
+def _parse_targets(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
+    """``faces``, ``plates``, ``both``, or a comma-separated list of the first two."""
+    if value.strip() == "both":
+        return TARGETS
+    targets = tuple(dict.fromkeys(t.strip() for t in value.split(",") if t.strip()))
+    unknown = [t for t in targets if t not in TARGETS]
+    if unknown or not targets:
+        raise click.BadParameter(f"choose faces, plates or both (got {value!r})")
+    return targets
+
+
+_SETTING_OPTIONS = {
+    "targets": click.option(
+        "--targets",
+        default="both",
+        show_default=True,
+        callback=_parse_targets,
+        help="What to obscure: faces, plates or both.",
+    ),
+    "sensitivity": click.option(
+        "--sensitivity",
+        type=click.Choice(SENSITIVITIES),
+        default="standard",
+        show_default=True,
+        help="'high' finds more faces at the cost of more false ones; 'lean' changes "
+        "less of the picture around faces and misses a few more of them.",
+    ),
+    "mode": click.option(
+        "--mode",
+        type=click.Choice(MODES),
+        default="blur",
+        show_default=True,
+        help="How faces are obscured; every mode is irreversible.",
+    ),
+    "plate_mode": click.option(
+        "--plate-mode",
+        type=click.Choice(MODES),
+        default=Settings.plate_mode,
+        show_default=True,
+        help="How licence plates are obscured.",
+    ),
+    "shape": click.option(
+        "--shape",
+        type=click.Choice(SHAPES),
+        default=Settings.shape,
+        show_default=True,
+        help="Shape of face masks: rounded (a squircle), ellipse or box; plates are always boxes.",
+    ),
+    "padding": click.option(
+        "--padding",
+        type=click.FloatRange(0, 2),
+        default=Settings.padding,
+        show_default=True,
+        help="Grow each box by this fraction of its size per side (half of it for boxes "
+        "100 px or taller in photos).",
+    ),
+    "audio": click.option(
+        "--audio",
+        type=click.Choice(["copy", "drop"]),
+        default="copy",
+        show_default=True,
+        help="Copy audio streams bit-exact, or drop them.",
+    ),
+    "keep_metadata": click.option(
+        "--keep-metadata",
+        is_flag=True,
+        help="Keep container tags (creation time, location, device). Off by default.",
+    ),
+    "quality": click.option(
+        "--quality",
+        type=click.IntRange(0, 51),
+        default=Settings.quality,
+        show_default=True,
+        help="Video quality as x264 CRF: lower is better and larger.",
+    ),
+    "keyframes": click.option(
+        "--keyframes",
+        type=click.IntRange(min=1),
+        default=Settings.keyframes,
+        show_default=True,
+        help="Run the full detectors on every Nth video frame and at scene cuts, quick ones "
+        "between (1: full on every frame, slowest and most thorough).",
+    ),
+    "on_error": click.option(
+        "--on-error",
+        type=click.Choice(["fail", "obscure-frame"]),
+        default="fail",
+        show_default=True,
+        help="A frame that cannot be analysed fails the file, or is obscured whole.",
+    ),
+}
+# What each command uses: finding regions, drawing them, writing a file.
+_FIND = ("targets", "sensitivity", "keyframes", "padding")
+_DRAW = ("mode", "shape")
+_WRITE = ("plate_mode", "audio", "keep_metadata", "quality")
+_ONE_SHOT = (*_FIND, *_DRAW, *_WRITE, "on_error")
+
+
+def _settings(**kw) -> Settings:
+    """The run's settings from the options its command has; the rest keep their defaults."""
+    if kw.get("keep_metadata"):
+        click.echo(
+            "warning: --keep-metadata keeps creation time, location and device tags", err=True
+        )
+    return Settings(**kw)
+
+
+def _record_options(func):
+    """Where the audit record of each output goes: the audit folder, beside it, or nowhere."""
     options = [
         click.option(
-            "--targets",
-            default=",".join(TARGETS),
-            show_default=True,
-            callback=_parse_targets,
-            help="What to obscure: faces, plates or both.",
+            "--audit",
+            type=click.Path(file_okay=False, path_type=Path),
+            help="Folder for the audit records (input name and hash, settings, regions) "
+            f"[default: {AUDIT_FOLDER}/ beside the inputs]. Never inside the output folder.",
         ),
         click.option(
-            "--sensitivity",
-            type=click.Choice(SENSITIVITIES),
-            default="standard",
-            show_default=True,
-            help="'high' finds more faces at the cost of more false ones; 'lean' changes "
-            "less of the picture around faces and misses a few more of them.",
-        ),
-        click.option(
-            "--mode",
-            type=click.Choice(MODES),
-            default="blur",
-            show_default=True,
-            help="How faces are obscured; every mode is irreversible.",
-        ),
-        click.option(
-            "--plate-mode",
-            type=click.Choice(MODES),
-            default=Settings.plate_mode,
-            show_default=True,
-            help="How licence plates are obscured.",
-        ),
-        click.option(
-            "--shape",
-            type=click.Choice(SHAPES),
-            default=Settings.shape,
-            show_default=True,
-            help="Shape of face masks: rounded (a squircle), ellipse or box; plates are "
-            "always boxes.",
-        ),
-        click.option(
-            "--padding",
-            type=click.FloatRange(0, 2),
-            default=Settings.padding,
-            show_default=True,
-            help="Grow each box by this fraction of its size per side (half of it for boxes "
-            "100 px or taller in photos).",
-        ),
-        click.option(
-            "--audio",
-            type=click.Choice(["copy", "drop"]),
-            default="copy",
-            show_default=True,
-            help="Copy audio streams bit-exact, or drop them.",
-        ),
-        click.option(
-            "--keep-metadata",
+            "--sidecar",
             is_flag=True,
-            help="Keep container tags (creation time, location, device). Off by default.",
+            help="Write each audit record beside its output instead (OUTPUT.json). It names "
+            "and hashes the original: do not publish it.",
         ),
-        click.option(
-            "--quality",
-            type=click.IntRange(0, 51),
-            default=Settings.quality,
-            show_default=True,
-            help="Video quality as x264 CRF: lower is better and larger.",
-        ),
-        click.option(
-            "--keyframes",
-            type=click.IntRange(min=1),
-            default=Settings.keyframes,
-            show_default=True,
-            help="Run the full detectors on every Nth video frame and at scene cuts, quick ones "
-            "between (1: full on every frame, slowest and most thorough).",
-        ),
-        click.option(
-            "--on-error",
-            type=click.Choice(["fail", "obscure-frame"]),
-            default="fail",
-            show_default=True,
-            help="A frame that cannot be analysed fails the file, or is obscured whole.",
-        ),
+        click.option("--no-report", is_flag=True, help="Write no audit record."),
     ]
     for option in reversed(options):
         func = option(func)
     return func
 
 
-def _parse_targets(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
-    targets = tuple(t.strip() for t in value.split(",") if t.strip())
-    unknown = [t for t in targets if t not in TARGETS]
-    if unknown or not targets:
-        raise click.BadParameter(f"choose from {', '.join(TARGETS)} (got {value!r})")
-    return targets
+_NEUTRAL_NAMES = click.option(
+    "--neutral-names",
+    is_flag=True,
+    help="Name outputs by a keyed hash instead of after their inputs, all in the output "
+    "folder; only the audit record says which input each came from.",
+)
 
 
-def _settings(**kw) -> Settings:
-    if kw["keep_metadata"]:
-        click.echo(
-            "warning: --keep-metadata keeps creation time, location and device tags", err=True
-        )
-    return Settings(**kw)
+@dataclass(frozen=True)
+class _Records:
+    """Where this run's audit records go: ``folder``, beside each output (``sidecar``), or
+    nowhere (``write`` off)."""
+
+    write: bool
+    folder: Path | None = None
+
+    @property
+    def sidecar(self) -> bool:
+        return self.write and self.folder is None
+
+    def describe(self) -> str:
+        if not self.write:
+            return "none written (--no-report)"
+        if self.folder is None:
+            return "beside each output (--sidecar); they name the originals: do not publish them"
+        return _show(self.folder)
+
+
+def _records(
+    first_input: Path, audit: Path | None, sidecar: bool, no_report: bool, neutral: bool = False
+) -> _Records:
+    """Check the record options against each other and settle where the records go."""
+    if no_report and (sidecar or audit or neutral):
+        other = "--sidecar" if sidecar else "--audit" if audit else "--neutral-names"
+        hint = " (the audit record is where the names are kept)" if neutral else ""
+        raise click.UsageError(f"--no-report and {other} cannot go together{hint}")
+    if sidecar and (audit or neutral):
+        other = "--audit" if audit else "--neutral-names"
+        raise click.UsageError(f"--sidecar and {other} cannot go together")
+    if no_report:
+        return _Records(write=False)
+    if sidecar:
+        click.echo("warning: --sidecar puts each input's name and hash beside its output", err=True)
+        return _Records(write=True)
+    return _Records(write=True, folder=audit or default_audit_folder(first_input))
 
 
 @main.command("run")
@@ -176,29 +272,34 @@ def _settings(**kw) -> Settings:
     help="Output file (one input) or folder (several inputs or a folder).",
 )
 @click.option("--overwrite", is_flag=True, help="Replace outputs that already exist.")
-@click.option("--no-report", is_flag=True, help="Do not write the JSON sidecar beside each output.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+@_record_options
+@_NEUTRAL_NAMES
+@click.option("-q", "--quiet", is_flag=True, help="No progress display.")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
-@_settings_options
+@_settings_options(*_ONE_SHOT)
 def run(
     inputs: tuple[Path, ...],
     output: Path | None,
     overwrite: bool,
+    audit: Path | None,
+    sidecar: bool,
     no_report: bool,
+    neutral_names: bool,
     quiet: bool,
     as_json: bool,
     **settings_kw,
 ) -> None:
     """Obscure every face and plate in INPUTS (files or folders)."""
-    jobs = _plan(inputs, output)
+    records = _records(inputs[0], audit, sidecar, no_report, neutral_names)
+    jobs = _plan(inputs, output, records.folder, neutral_names)
     anonymizer = Anonymizer(_settings(**settings_kw))
     results = []
-    overall = tqdm(total=len(jobs), unit="file", disable=quiet or len(jobs) < 2, position=0)
+    overall = progress.bar(len(jobs), "files", "file", quiet=quiet or len(jobs) < 2)
     interrupted = _watch_interrupts()
     for position, job in enumerate(jobs):
         remove_leftovers(job.dst)  # of a run killed before it could tidy up
         result = skip_existing(job, overwrite) or anonymize_job(
-            anonymizer, job, not no_report, watch=lambda src: _frame_progress(src, quiet)
+            anonymizer, job, records.write, watch=lambda src: _frame_progress(src, quiet)
         )
         if interrupted.is_set():
             raise KeyboardInterrupt  # the file's own work was undone; stop the run
@@ -213,7 +314,7 @@ def run(
             results.extend(_not_attempted(later, reason) for later in rest)
             break
     overall.close()
-    _summarise(results, as_json)
+    _summarise(results, as_json, _outputs_where(jobs, output), records)
 
 
 def _watch_interrupts() -> threading.Event:
@@ -234,8 +335,11 @@ def _watch_interrupts() -> threading.Event:
 
 @contextlib.contextmanager
 def _frame_progress(src: Path, quiet: bool) -> Iterator[Progress]:
-    with _frame_bar(src, quiet) as bar:
+    bar = _frame_bar(src, quiet, nested=True)
+    try:
         yield bar.update
+    finally:
+        bar.close()
 
 
 def _unwritable(folder: Path, error: str) -> str | None:
@@ -265,24 +369,36 @@ def _report_failure(result: dict) -> None:
         _error(Path(result["input"]), result["error"])
 
 
-def _frame_bar(src: Path, quiet: bool) -> tqdm:
-    """A per-file progress bar over the frames of a video."""
+def _frame_bar(
+    src: Path, quiet: bool, nested: bool = False, desc: str = "", delay: float = 0.0
+) -> progress.Bar:
+    """A per-file progress display over the frames of a video (none for a photo), with the
+    frame count the container declares as its total."""
     info = media.probe(src)
-    total = (info.frame_count or 0) if info.kind == "video" else None
-    return tqdm(
-        total=total,
-        unit="frame",
-        desc=src.name,
-        leave=False,
-        position=1,
-        disable=quiet or total is None,
-    )
+    if info.kind != "video":
+        return progress.bar(None, src.name, "frame", quiet=True)
+    total = info.frame_count or None
+    return progress.bar(total, desc or src.name, "frame", quiet=quiet, nested=nested, delay=delay)
 
 
-def _summarise(results: list[dict], as_json: bool) -> None:
+def _outputs_where(jobs: list[Job], output: Path | None) -> str:
+    """Where the outputs of a run went, for its closing lines."""
+    if output is not None:
+        return _show(output)
+    if len(jobs) == 1:
+        return _show(jobs[0].dst)
+    folders = sorted({str(job.dst.parent) for job in jobs})
+    return _show(Path(folders[0])) if len(folders) == 1 else "beside each input"
+
+
+def _summarise(results: list[dict], as_json: bool, outputs: str, records: _Records) -> None:
+    """Close the run by saying what it did, where the outputs went and where the audit
+    records went; exit 1 when any file failed."""
     counts = {s: sum(1 for r in results if r["status"] == s) for s in ("done", "skipped", "failed")}
     if as_json:
-        click.echo(json.dumps({"files": results, **counts}, indent=1))
+        summary = {"files": results, **counts, "outputs": outputs}
+        summary["audit"] = str(records.folder) if records.folder else records.describe()
+        click.echo(json.dumps(summary, indent=1))
     else:
         for r in results:
             if r["status"] == "skipped":
@@ -291,6 +407,8 @@ def _summarise(results: list[dict], as_json: bool) -> None:
             f"{counts['done']} anonymized, {counts['skipped']} skipped, {counts['failed']} failed",
             err=True,
         )
+        click.echo(f"outputs: {outputs}", err=True)
+        click.echo(f"audit records: {records.describe()}", err=True)
     if counts["failed"]:
         sys.exit(1)
 
@@ -303,19 +421,26 @@ def _summarise(results: list[dict], as_json: bool) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Regions file to write [default: SRC.regions.json beside the input].",
 )
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-@_settings_options
+@click.option("-q", "--quiet", is_flag=True, help="No progress display.")
+@_settings_options(*_FIND)
 def detect(src: Path, output: Path | None, quiet: bool, **settings_kw) -> None:
-    """Find faces and plates in SRC and write the regions file, without rendering."""
+    """Find faces and plates in SRC and write the regions file, without rendering.
+
+    The regions file names and hashes SRC: keep it with the footage, not with what you
+    publish."""
     output = output or src.with_name(src.name + ".regions.json")
     try:
-        with _frame_bar(src, quiet) as bar:
+        bar = _frame_bar(src, quiet)
+        try:
             regions = Anonymizer(_settings(**settings_kw)).detect(src, progress=bar.update)
+        finally:
+            bar.close()
         save_regions(regions, output)
     except _FAILURES as err:
         _fail(src, err)
     click.echo(
-        f"{len(regions.tracks)} tracks in {regions.input.frame_count} frames -> {_show(output)}",
+        f"{len(regions.tracks)} tracks in {regions.input.frame_count} frames; "
+        f"wrote {_show(output)}",
         err=True,
     )
 
@@ -336,13 +461,17 @@ def detect(src: Path, output: Path | None, quiet: bool, **settings_kw) -> None:
     help="Output file [default: SRC_anonymized.EXT beside the input].",
 )
 @click.option("--overwrite", is_flag=True, help="Replace the output if it exists.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-@_settings_options
+@_record_options
+@click.option("-q", "--quiet", is_flag=True, help="No progress display.")
+@_settings_options(*_DRAW, *_WRITE)
 def render(
     src: Path,
     regions_path: Path,
     output: Path | None,
     overwrite: bool,
+    audit: Path | None,
+    sidecar: bool,
+    no_report: bool,
     quiet: bool,
     **settings_kw,
 ) -> None:
@@ -350,14 +479,24 @@ def render(
     output = output or _beside(src)
     if output.exists() and not overwrite:
         raise click.UsageError(f"{_show(output)} exists (use --overwrite)")
+    records = _records(src, audit, sidecar, no_report)
+    record = record_path(records.folder, Path(output.name)) if records.folder else None
     anonymizer = Anonymizer(_settings(**settings_kw), detectors=[])
     try:
         regions = load_regions(regions_path)
-        with _frame_bar(src, quiet) as bar:
-            anonymizer.render(src, output, regions, progress=bar.update, report=True)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        bar = _frame_bar(src, quiet)
+        try:
+            anonymizer.render(
+                src, output, regions, progress=bar.update, report=record or records.write
+            )
+        finally:
+            bar.close()
     except _FAILURES as err:
         _fail(src, err)
     click.echo(f"wrote {_show(output)}", err=True)
+    where = _show(record) if record else records.describe()
+    click.echo(f"audit record: {where}", err=True)
 
 
 @main.command("batch")
@@ -393,10 +532,11 @@ def render(
     help="How often a file is retried after its worker process died.",
 )
 @click.option("--overwrite", is_flag=True, help="Replace outputs that already exist.")
-@click.option("--no-report", is_flag=True, help="Do not write the JSON sidecar beside each output.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@_record_options
+@_NEUTRAL_NAMES
+@click.option("-q", "--quiet", is_flag=True, help="No progress display.")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
-@_settings_options
+@_settings_options(*_ONE_SHOT)
 def batch(
     inputs: tuple[Path, ...],
     output: Path,
@@ -405,7 +545,10 @@ def batch(
     workers: int | None,
     retries: int,
     overwrite: bool,
+    audit: Path | None,
+    sidecar: bool,
     no_report: bool,
+    neutral_names: bool,
     quiet: bool,
     as_json: bool,
     **settings_kw,
@@ -414,34 +557,38 @@ def batch(
     cluster (whose workers must see the same paths, e.g. a shared file system)."""
     if address and engine != "ray":
         raise click.UsageError("--address needs --engine ray")
-    jobs = _plan(inputs, output)
+    records = _records(inputs[0], audit, sidecar, no_report, neutral_names)
+    jobs = _plan(inputs, output, records.folder, neutral_names)
     settings = _settings(**settings_kw)
     order = {(str(job.src), str(job.dst)): i for i, job in enumerate(jobs)}
     results = []
-    with tqdm(total=len(jobs), unit="file", disable=quiet) as overall:
-        try:
-            for result in run_jobs(
-                jobs,
-                settings,
-                engine,
-                overwrite=overwrite,
-                report=not no_report,
-                workers=workers,
-                address=address,
-                max_retries=retries,
-            ):
-                _report_failure(result)
-                results.append(result)
-                overall.update(1)
-        except BatchError as err:
-            raise click.ClickException(str(err)) from err
-    _summarise(sorted(results, key=lambda r: order[r["input"], r["output"]]), as_json)
+    overall = progress.bar(len(jobs), "files", "file", quiet=quiet)
+    try:
+        for result in run_jobs(
+            jobs,
+            settings,
+            engine,
+            overwrite=overwrite,
+            report=records.write,
+            workers=workers,
+            address=address,
+            max_retries=retries,
+        ):
+            _report_failure(result)
+            results.append(result)
+            overall.update(1)
+    except BatchError as err:
+        raise click.ClickException(str(err)) from err
+    finally:
+        overall.close()
+    ordered = sorted(results, key=lambda r: order[r["input"], r["output"]])
+    _summarise(ordered, as_json, _outputs_where(jobs, output), records)
 
 
 @main.command("eval")
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
-@_settings_options
+@_settings_options("targets", "sensitivity", "padding", *_DRAW)
 def evaluate(folder: Path, as_json: bool, **settings_kw) -> None:
     """Measure how much of FOLDER's annotated boxes (gt.json) the real pipeline obscures."""
     from anonymize import eval as evaluation
@@ -454,8 +601,24 @@ def evaluate(folder: Path, as_json: bool, **settings_kw) -> None:
     )
 
 
-def _plan(inputs: tuple[Path, ...], output: Path | None) -> list[Job]:
-    """Pair each input file with its output path; folders are walked and mirrored."""
+def _plan(
+    inputs: tuple[Path, ...],
+    output: Path | None,
+    audit: Path | None = None,
+    neutral: bool = False,
+) -> list[Job]:
+    """Pair each input file with its output path, and with its audit record in ``audit``
+    when there is one; folders are walked and mirrored. With ``neutral`` names, outputs are
+    named by ``neutral_name`` and not mirrored: a folder's name can say as much as a file's.
+    """
+    if neutral and audit is None:
+        raise ValueError("neutral names need an audit folder to keep their key and mapping")
+    if audit is not None and output is not None and output.suffix.lower() not in _MEDIA:
+        if inside(audit, output):
+            raise click.UsageError(
+                f"the audit folder {_show(audit)} is inside the output folder; "
+                "name one outside it with --audit"
+            )
     single_file = len(inputs) == 1 and inputs[0].is_file()
     if (
         single_file
@@ -463,20 +626,36 @@ def _plan(inputs: tuple[Path, ...], output: Path | None) -> list[Job]:
         and output.suffix.lower() in _MEDIA
         and not output.is_dir()
     ):
-        return [Job(inputs[0], output)]
+        return [Job(inputs[0], output, _record(audit, Path(output.name)))]
     jobs = []
     for item in inputs:
         if item.is_file():
-            jobs.append(Job(item, output / item.name if output else _beside(item)))
+            if neutral:
+                name = neutral_name(audit, item.name, item.suffix)
+            else:
+                name = item.name if output else _beside(item).name
+            jobs.append(Job(item, (output or item.parent) / name, _record(audit, Path(name))))
             continue
         root = output or item.with_name(item.name + "_anonymized")
-        if output and len(inputs) > 1:
+        if output and len(inputs) > 1 and not neutral:
             root = output / item.resolve().name
-        found = [Job(f, root / f.relative_to(item)) for f in _walk(item, skip=root)]
+        base = output or root.parent  # record paths mirror the outputs' paths under it
+        found = []
+        for path in _walk(item, skip=root):
+            if neutral:
+                source = path.relative_to(item.parent).as_posix()
+                dst = root / neutral_name(audit, source, path.suffix)
+            else:
+                dst = root / path.relative_to(item)
+            found.append(Job(path, dst, _record(audit, dst.relative_to(base))))
         if not found:
             raise click.UsageError(f"{_show(item)} contains no video or photo files")
         jobs.extend(found)
     return jobs
+
+
+def _record(audit: Path | None, output_name: Path) -> Path | None:
+    return record_path(audit, output_name) if audit is not None else None
 
 
 def _walk(folder: Path, skip: Path) -> Iterator[Path]:
@@ -524,20 +703,26 @@ def _fail(src: Path, err: object) -> None:
     help="Port on 127.0.0.1 [default: any free port].",
 )
 @click.option("--no-browser", is_flag=True, help="Print the page's address without opening it.")
-@_settings_options
+@_settings_options(*_FIND, *_DRAW)
 def review(src: Path, port: int, no_browser: bool, **settings_kw) -> None:
     """Check, correct and render SRC in a local page (detects first if SRC.regions.json is
     missing). Edits are saved to the regions file as you make them; Ctrl+C stops."""
-    from anonymize.review import ReviewError, serve
+    from anonymize.review import ReviewError, output_path, record_path, serve
 
-    bar = tqdm(unit="frame", desc=f"detecting in {src.name}", leave=False, delay=1)
+    bar = progress.bar(None, "", "frame", quiet=True)
 
     def announce(url: str) -> None:
         bar.close()
         click.echo(f"review page (this address is the only way in): {url}", err=True)
+        click.echo(
+            f"its render writes {_show(output_path(src))}, and the audit record "
+            f"{_show(record_path(src))}",
+            err=True,
+        )
         click.echo("press Ctrl+C to stop", err=True)
 
     try:
+        bar = _frame_bar(src, False, desc=f"detecting in {src.name}", delay=1)
         serve(
             src,
             _settings(**settings_kw),

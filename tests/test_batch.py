@@ -265,7 +265,9 @@ def _check_cli_summary(archive: Path, out: Path, *engine: str) -> None:
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "broken.mp4" in errors[0]
     assert "5 anonymized, 0 skipped, 1 failed" in result.stderr
-    assert _files(out) == [f for f in _expected_files(archive) if "broken" not in f]
+    media = [f for f in _files(archive) if "broken" not in f]
+    assert _files(out) == media  # the audit records go beside the archive, not into out
+    assert _files(archive.parent / "anonymize-audit") == [f"{m}.json" for m in media]
     again = json.loads(_cli(str(archive), "-o", str(out), "--json", *engine).stdout)
     assert (again["done"], again["skipped"], again["failed"]) == (0, 5, 1)
     planned = [str(job.src) for job in _plan((archive,), out)]

@@ -17,6 +17,8 @@ from click.testing import CliRunner
 from anonymize.cli import main
 from anonymize.media import read_image
 
+RECORD = "anonymize-audit/street_anonymized.mp4.json"
+
 
 def _run(*args: str):
     return CliRunner().invoke(main, [*args, "--quiet"], catch_exceptions=False)
@@ -45,17 +47,20 @@ def street_run(samples_dir, tmp_path_factory):
     return work, src, before, result
 
 
-def test_clip_is_written_beside_the_input_with_its_report(street_run):
+def test_clip_is_written_beside_the_input_with_its_record_in_the_audit_folder(street_run):
     work, src, before, result = street_run
     assert result.exit_code == 0, result.output
     out = work / "street_anonymized.mp4"
-    assert out.is_file() and (work / "street_anonymized.mp4.json").is_file()
+    assert out.is_file() and (work / RECORD).is_file()
     assert src.read_bytes() == before
-    assert sorted(p.name for p in work.iterdir()) == [
+    assert sorted(p.relative_to(work).as_posix() for p in work.rglob("*")) == [
+        "anonymize-audit",
+        RECORD,
         "street.mp4",
         "street_anonymized.mp4",
-        "street_anonymized.mp4.json",
     ]
+    assert f"outputs: {out}" in result.stderr
+    assert f"audit records: {work / 'anonymize-audit'}" in result.stderr
 
 
 def test_every_face_in_every_frame_is_obscured(street_run, samples_dir):
@@ -70,7 +75,7 @@ def test_every_face_in_every_frame_is_obscured(street_run, samples_dir):
 
 def test_the_report_names_hashes_settings_and_regions(street_run):
     work, src, _, _ = street_run
-    report = json.loads((work / "street_anonymized.mp4.json").read_text())
+    report = json.loads((work / RECORD).read_text())
     assert report["input"]["name"] == "street.mp4"
     assert len(report["input"]["sha256"]) == 64 and len(report["output"]["sha256"]) == 64
     assert report["settings"]["mode"] == "blur" and report["models"]
@@ -117,11 +122,8 @@ def test_a_bad_file_fails_alone_and_the_run_exits_1(samples_dir, tmp_path):
     assert "1 anonymized, 0 skipped, 1 failed" in result.stderr
     assert sorted(
         p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*")
-    ) == [
-        "sub",
-        "sub/good.jpg",
-        "sub/good.jpg.json",
-    ]
+    ) == ["sub", "sub/good.jpg"]
+    assert (tmp_path / "anonymize-audit" / "sub" / "good.jpg.json").is_file()
 
 
 def _bad_inputs(tmp_path: Path, samples_dir: Path) -> dict[str, Path]:

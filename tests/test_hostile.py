@@ -465,7 +465,7 @@ def test_odd_but_valid_media_is_anonymized_whole(odd, tmp_path):
     assert _hashes(odd) == before
     for src in sorted(odd.iterdir()):
         dst = out / src.name
-        assert (out / f"{src.name}.json").is_file(), src.name
+        assert (odd.parent / "anonymize-audit" / f"{src.name}.json").is_file(), src.name
         info_in, info_out = probe(src), probe(dst)
         assert (info_out.width, info_out.height) == (info_in.width, info_in.height), src.name
         if info_in.kind == "video":
@@ -539,7 +539,8 @@ def test_containers_that_lie_about_length_are_read_to_their_real_end(liars, tmp_
     assert result.exit_code == 0, _errors(result.stderr)
     for src in sorted(liars.iterdir()):
         assert _frame_count(out / src.name) == 12, src.name
-        assert load_regions(out / f"{src.name}.json").input.frame_count == 12, src.name
+        record = liars.parent / "anonymize-audit" / f"{src.name}.json"
+        assert load_regions(record).input.frame_count == 12, src.name
 
 
 # -- hostile names ----------------------------------------------------------------------
@@ -578,7 +579,9 @@ def test_hostile_names_are_only_names(tmp_path):
     assert line.startswith(f"error: {src / 'self.mp4'}: ")
     assert _hashes(src) == before
     written = sorted(p.name for p in out.rglob("*") if p.is_file())
-    assert written == sorted([*HOSTILE_NAMES, *(f"{n}.json" for n in HOSTILE_NAMES)])
+    assert written == sorted(HOSTILE_NAMES)
+    records = sorted(p.name for p in (tmp_path / "anonymize-audit").rglob("*") if p.is_file())
+    assert records == sorted(f"{n}.json" for n in HOSTILE_NAMES)
     assert not list(tmp_path.rglob("pwned*")) and not Path("pwned").exists()
 
 
@@ -642,9 +645,10 @@ def test_a_full_output_folder_stops_the_run_and_keeps_earlier_outputs(tmp_path, 
         )
         assert "skipped" in result.stderr and "not attempted" in result.stderr
         assert "1 anonymized, 1 skipped, 1 failed" in result.stderr
-        assert _files(out) == ["a.jpg", "a.jpg.json"]
+        assert _files(out) == ["a.jpg"]
         assert read_image(out / "a.jpg").shape == (16, 16, 3)
-        assert load_regions(out / "a.jpg.json").output.sha256 == _sha256(out / "a.jpg")
+        record = tmp_path / "anonymize-audit" / "a.jpg.json"
+        assert load_regions(record).output.sha256 == _sha256(out / "a.jpg")
     assert _hashes(src) == before
 
 
@@ -701,22 +705,24 @@ def _wait_for(condition, timeout: float = 60.0) -> None:
         time.sleep(0.005)
 
 
-def _complete(src_folder: Path, out: Path) -> dict[str, str]:
+def _complete(src_folder: Path, out: Path, audit: Path) -> dict[str, str]:
     """Check every output at a final name is whole; return their hashes.
 
-    A video at a final name decodes to as many frames as its input; a photo reads; a
-    sidecar names its output's hash. Temporary files are hidden and marked partial.
+    A video at a final name decodes to as many frames as its input; a photo reads; an
+    audit record names its output's hash. Temporary files are hidden and marked partial.
     """
     finals = {}
+    for path in sorted(audit.glob("*")) if audit.exists() else []:
+        if re.fullmatch(r"\..*\.json\.\d+\.tmp", path.name):
+            continue
+        report = load_regions(path)
+        output = out / path.name.removesuffix(".json")
+        assert report.output.sha256 == _sha256(output), path.name
     for path in sorted(out.iterdir()):
-        if PARTIAL_MARKER in path.name or re.fullmatch(r"\..*\.json\.\d+\.tmp", path.name):
+        if PARTIAL_MARKER in path.name:
             assert path.name.startswith("."), path.name
             continue
-        if path.suffix == ".json":
-            report = load_regions(path)
-            output = out / path.name.removesuffix(".json")
-            assert report.output.sha256 == _sha256(output), path.name
-        elif path.suffix == ".mp4":
+        if path.suffix == ".mp4":
             assert _frame_count(path) == _frame_count(src_folder / path.name), path.name
         else:
             assert read_image(path).shape == read_image(src_folder / path.name).shape
@@ -768,14 +774,15 @@ def _kill_when(command: list[str], ready: Callable[[], bool], sig: int) -> tuple
 def test_a_killed_run_leaves_no_half_output_and_the_next_run_resumes(kill_inputs, tmp_path, sig):
     before = _hashes(kill_inputs)
     out = tmp_path / "out"
-    command = _command(str(kill_inputs), "-o", str(out), "--quiet", *FACES)
+    audit = tmp_path / "audit"
+    command = _command(str(kill_inputs), "-o", str(out), "--audit", str(audit), "--quiet", *FACES)
     kept: dict[str, str] = {}
     for moment in ("writing", "published", "writing next"):
         code, stderr = _kill_when(command, _moment(moment, out), sig)
         assert code != 0, moment
         assert "Traceback" not in stderr, stderr
         assert _hashes(kill_inputs) == before
-        finals = _complete(kill_inputs, out) if out.exists() else {}
+        finals = _complete(kill_inputs, out, audit) if out.exists() else {}
         assert {k: v for k, v in finals.items() if k in kept} == kept  # never rewritten
         kept = finals
         if sig == signal.SIGINT:  # an interrupted run removes its temporary files
@@ -784,10 +791,9 @@ def test_a_killed_run_leaves_no_half_output_and_the_next_run_resumes(kill_inputs
     resumed = subprocess.run(command, env=_env(), capture_output=True, text=True, timeout=120)
     assert resumed.returncode == 0, resumed.stderr
     assert not _partials(out)  # and what a killed run could not remove, the next one does
-    finals = _complete(kill_inputs, out)
+    finals = _complete(kill_inputs, out, audit)
     assert {k: v for k, v in finals.items() if k in kept} == kept  # finished files skipped
-    outputs = {name for name in finals if not name.endswith(".json")}
-    assert outputs == {p.name for p in kill_inputs.iterdir()}
+    assert set(finals) == {p.name for p in kill_inputs.iterdir()}
     assert _hashes(kill_inputs) == before
 
 
@@ -842,7 +848,7 @@ def test_the_whole_pipeline_runs_without_network(samples_dir, tmp_path):
     assert not log.exists(), log.read_text()
     assert _hashes(src) == before
     for name in ("portrait.jpg", "street.mp4"):
-        report = json.loads((tmp_path / "out" / f"{name}.json").read_text())
+        report = json.loads((tmp_path / "anonymize-audit" / f"{name}.json").read_text())
         assert len(report["models"]) == 2  # faces and plates both ran
         labels = {r["label"] for frame in report["frames"] for r in frame["regions"]}
         assert "face" in labels, name

@@ -178,7 +178,7 @@ def test_review_in_a_browser_keeps_one_face_and_covers_a_drawn_region(street, br
         assert key.box.as_list() == pytest.approx(want, abs=4)
 
     output = src.with_name("street_anonymized.mp4")
-    assert report_path(output).exists()
+    assert (src.parent / "anonymize-audit" / "street_anonymized.mp4.json").exists()
     _assert_faces(src, output, faces, visible={0}, covered={1, 2})
 
 
@@ -348,13 +348,15 @@ def test_render_writes_beside_the_input_and_asks_before_replacing(clip_session) 
     status = clip_session.wait_render(60)
     assert status.state == "done" and status.done == status.total == 6, status
     output = clip_session.src.with_name("clip_anonymized.mp4")
-    assert output.exists() and report_path(output).exists()
+    record = clip_session.src.parent / "anonymize-audit" / "clip_anonymized.mp4.json"
+    assert output.exists() and record.exists() and clip_session.record_path == record
+    assert not report_path(output).exists()  # never beside what will be published
     with pytest.raises(OutputExists):
         clip_session.start_render()
     clip_session.set_keep(1, True)
     clip_session.start_render(overwrite=True)
     assert clip_session.wait_render(60).state == "done"
-    assert regions.load(report_path(output)).tracks[0].keep is True
+    assert regions.load(record).tracks[0].keep is True
 
 
 def test_a_photo_is_reviewed_upright_and_rendered(samples_dir: Path, tmp_path: Path) -> None:

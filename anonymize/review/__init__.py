@@ -11,6 +11,7 @@ from anonymize.review.session import (
     ReviewError,
     ReviewSession,
     output_path,
+    record_path,
     regions_path,
 )
 
@@ -22,6 +23,7 @@ __all__ = [
     "ReviewServer",
     "ReviewSession",
     "output_path",
+    "record_path",
     "regions_path",
     "serve",
 ]

@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from anonymize import media, regions
+from anonymize import audit, media, regions
 from anonymize.api import AnalysisError, Anonymizer, Progress
 from anonymize.config import Settings
 from anonymize.obscure import obscure
@@ -33,6 +33,7 @@ __all__ = [
     "ReviewError",
     "ReviewSession",
     "output_path",
+    "record_path",
     "regions_path",
 ]
 
@@ -58,6 +59,12 @@ def regions_path(src: Path) -> Path:
 def output_path(src: Path) -> Path:
     """Where the review renders ``src``: SRC_anonymized.EXT beside it, as the CLI does."""
     return src.with_name(f"{src.stem}_anonymized{src.suffix}")
+
+
+def record_path(src: Path) -> Path:
+    """Where the review's render puts its audit record: in the audit folder beside ``src``,
+    as the CLI does, never beside the output that will be published."""
+    return audit.record_path(audit.default_folder(src), Path(output_path(src).name))
 
 
 @dataclass(frozen=True)
@@ -87,6 +94,7 @@ class ReviewSession:
         self.settings = settings
         self.regions_path = regions_path(self.src)
         self.output_path = output_path(self.src)
+        self.record_path = record_path(self.src)
         self._lock = threading.RLock()
         self._status = RenderStatus("idle")
         self._render_thread: threading.Thread | None = None
@@ -131,6 +139,7 @@ class ReviewSession:
             "name": self.src.name,
             "regions_file": self.regions_path.name,
             "output": self.output_path.name,
+            "record": f"{self.record_path.parent.name}/{self.record_path.name}",
             "times": [round(t, 6) for t in self.frames.times],
             "labels": list(MANUAL_LABELS),
         }
@@ -283,7 +292,8 @@ class ReviewSession:
             return self._status
 
     def start_render(self, overwrite: bool = False) -> None:
-        """Render in the background to ``output_path`` (and its sidecar); see ``status``."""
+        """Render in the background to ``output_path`` (and its audit record to
+        ``record_path``); see ``status``."""
         with self._lock:
             if self._status.state == "running":
                 raise ReviewError("a render is already running")
@@ -307,7 +317,9 @@ class ReviewSession:
     def _render(self, snapshot: RegionsFile) -> None:
         renderer = Anonymizer(self.settings, detectors=[])
         try:
-            renderer.render(self.src, self.output_path, snapshot, self._progress, report=True)
+            renderer.render(
+                self.src, self.output_path, snapshot, self._progress, report=self.record_path
+            )
         except _Cancelled:
             self._finish("failed", "the render was stopped; nothing was written")
         except (media.MediaError, AnalysisError, RegionsError, OSError) as err:
