@@ -14,19 +14,20 @@ from __future__ import annotations
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 from anonymize.detect.base import Detector, NearDetector, QuickDetector
 from anonymize.motion import CameraMotion
 from anonymize.obscure import whole_frame
-from anonymize.track import Keyframes, Tracker, TrackerConfig, is_scene_cut
+from anonymize.track import Tracker, TrackerConfig
 from anonymize.types import Detection, Frame, Region
 
-__all__ = ["Analysis", "AnalysisError", "StageTimes"]
+__all__ = ["KEY_CHANGE", "Analysis", "AnalysisError", "Schedule", "StageTimes", "is_scene_cut"]
 
 
 class AnalysisError(Exception):
@@ -37,20 +38,23 @@ class AnalysisError(Exception):
 class StageTimes:
     """CPU seconds spent in each stage, summed over the threads that ran it.
 
-    Measured with each thread's own CPU clock, so a stage is charged what it cost even while
-    other stages run beside it on the other cores.
+    By default each thread's own CPU clock, so a stage is charged what it cost even while
+    other stages run beside it; work a library hands to its own worker threads (OpenVINO,
+    x264) is then missed. A run that takes one stage at a time can use the process's clock
+    (``time.process_time``), which sees those threads too.
     """
 
+    clock: Callable[[], float] = time.thread_time
     seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @contextmanager
     def measure(self, stage: str) -> Iterator[None]:
-        start = time.thread_time()
+        start = self.clock()
         try:
             yield
         finally:
-            spent = time.thread_time() - start
+            spent = self.clock() - start
             with self._lock:
                 self.seconds[stage] += spent
 
@@ -66,12 +70,83 @@ class StageTimes:
 
 
 _END = object()
+_THUMB_WIDTH = 96  # pixels of the grey thumbnail the schedule compares
+_CHANGED_LEVELS = 20  # a thumbnail pixel this much brighter or darker has changed
+# What makes a scene busy (see Schedule; figures in docs/tuning.md): the camera moved the
+# picture by this share of its width since the last keyframe, or this share of the picture
+# changed (or came into view) ...
+KEY_MOTION = 0.005
+KEY_CHANGE = 0.1
+# ... and this much new picture calls for a keyframe at once (a whip pan).
+KEY_NEW = 0.3
+BUSY_EVERY = 2  # keyframe interval while the scene is busy
+
+
+class Schedule:
+    """Which frames get the full detectors.
+
+    The first frame of every shot (after a cut everything is new). While the scene is still,
+    every ``every`` frames: the tracker and the quick passes hold what is there. While it is
+    busy (the camera moves, or the picture has changed since the last keyframe, seen through
+    the camera's motion since then: people moved or turned, new ground came into view),
+    every ``BUSY_EVERY`` frames; and on the very next frame when much of the picture is new.
+    """
+
+    def __init__(self, every: int) -> None:
+        if every < 1:
+            raise ValueError("every must be at least 1")
+        self.every = every
+        self._last: int | None = None
+        self._key_thumb: np.ndarray | None = None
+        self._since_key = np.eye(3)  # the camera's motion from the last keyframe to now
+
+    def is_key(
+        self, index: int, image: np.ndarray, motion: np.ndarray, scene_cut: bool = False
+    ) -> bool:
+        """Whether frame ``index`` is a keyframe; ``motion`` is the camera's 2x3 map from the
+        previous frame to this one."""
+        self._since_key = np.vstack([motion, [0.0, 0.0, 1.0]]) @ self._since_key
+        key = scene_cut or self._last is None or index - self._last >= self.every
+        if not key and self.every > 1:
+            changed = self._changed(image)
+            busy = self._moved(image.shape) > KEY_MOTION or changed > KEY_CHANGE
+            key = changed > KEY_NEW or (busy and index - self._last >= BUSY_EVERY)
+        if key:
+            self._last, self._key_thumb, self._since_key = index, _thumb(image), np.eye(3)
+        return key
+
+    def _moved(self, shape: tuple[int, ...]) -> float:
+        """How far the camera has moved the picture since the last keyframe: the largest
+        shift of a corner or the centre, as a share of the frame's width."""
+        h, w = shape[:2]
+        points = np.array([[0, 0, 1], [w, 0, 1], [0, h, 1], [w, h, 1], [w / 2, h / 2, 1]]).T
+        shift = (self._since_key @ points)[:2] - points[:2]
+        return float(np.hypot(*shift).max() / w)
+
+    def _changed(self, image: np.ndarray) -> float:
+        now = _thumb(image)
+        s = now.shape[1] / image.shape[1]
+        scale = np.diag([s, s, 1.0])
+        warp = (scale @ self._since_key @ np.linalg.inv(scale))[:2]
+        # What the camera brought into view counts as changed: it was never looked at.
+        then = cv2.warpAffine(
+            self._key_thumb, warp, now.shape[::-1], borderMode=cv2.BORDER_CONSTANT, borderValue=-1e3
+        )
+        return float((np.abs(then - now) > _CHANGED_LEVELS).mean())
+
+
+def _thumb(image: np.ndarray) -> np.ndarray:
+    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    size = (_THUMB_WIDTH, max(1, round(image.shape[0] * _THUMB_WIDTH / image.shape[1])))
+    small = cv2.resize(grey, size, interpolation=cv2.INTER_AREA).astype(np.float32)
+    return cv2.GaussianBlur(small, (3, 3), 0)  # a pixel's worth of shake is not change
 
 
 class Analysis:
     """Runs detectors and the tracker over the frames of one file.
 
-    ``every`` is the keyframe interval (1 for a photo: the full detectors on its one frame);
+    ``every`` is the longest keyframe interval (1 for a photo: the full detectors on its one
+    frame; see :class:`Schedule`);
     ``obscure_failed`` covers a frame whole when a detector fails on it, where otherwise the
     failure ends the file. ``stages``, when given, collects the CPU time of each step.
     """
@@ -99,7 +174,7 @@ class Analysis:
     def run(self, frames: Iterable[Frame]) -> Iterator[tuple[Frame, list[Region]]]:
         """Every frame in order with the regions to cover in it (boxes as the tracker keeps
         them, before padding), once the tracker has settled it."""
-        keyframes, camera = Keyframes(self.every), CameraMotion()
+        schedule, camera = Schedule(self.every), CameraMotion()
         measure = self.stages.measure
         waiting: dict[int, tuple[Frame, list[Region]]] = {}
         previous: np.ndarray | None = None
@@ -108,7 +183,8 @@ class Analysis:
                 cut = previous is not None and is_scene_cut(previous, frame.image)
             with measure("camera motion"):
                 motion = camera.update(frame.image)
-            full = keyframes.is_key(frame.index, cut)
+            with measure("schedule"):
+                full = schedule.is_key(frame.index, frame.image, motion, cut)
             detections = self._detect(frame, full, motion, cut)
             own = []
             if detections is None:
@@ -167,3 +243,33 @@ class Analysis:
             if self.obscure_failed:
                 return None
             raise AnalysisError(f"frame {frame.index} could not be analysed: {err}") from err
+
+
+def is_scene_cut(previous: np.ndarray, current: np.ndarray) -> bool:
+    """True when ``current`` starts a new shot.
+
+    Two cheap signals must agree: the hue/saturation histogram changed (blind to motion) and
+    a tiny grey thumbnail no longer correlates (blind to brightness changes). A false cut ends
+    tracks early and costs gap filling, so a pan, a zoom or a flash alone must not count.
+    """
+    a, b = _cut_thumb(previous), _cut_thumb(current)
+    hist_dist = cv2.compareHist(_hs_hist(a), _hs_hist(b), cv2.HISTCMP_BHATTACHARYYA)
+    grey_a = cv2.cvtColor(a, cv2.COLOR_BGR2GRAY).astype(np.float64).ravel()
+    grey_b = cv2.cvtColor(b, cv2.COLOR_BGR2GRAY).astype(np.float64).ravel()
+    if grey_a.std() < 1.0 or grey_b.std() < 1.0:  # a flat frame (fade to black): histogram only
+        return hist_dist > _CUT_HIST
+    return hist_dist > _CUT_HIST and float(np.corrcoef(grey_a, grey_b)[0, 1]) < _CUT_CORR
+
+
+_CUT_HIST = 0.5  # Bhattacharyya distance of hue/saturation histograms
+_CUT_CORR = 0.5  # correlation of 32x18 grey thumbnails
+
+
+def _cut_thumb(image: np.ndarray) -> np.ndarray:
+    return cv2.resize(image, (32, 18), interpolation=cv2.INTER_AREA)
+
+
+def _hs_hist(image: np.ndarray) -> np.ndarray:
+    hsv = cv2.cvtColor(image, cv2.COLOR_BGR2HSV)
+    hist = cv2.calcHist([hsv], [0, 1], None, [16, 8], [0, 180, 0, 256])
+    return cv2.normalize(hist, hist).astype(np.float32)

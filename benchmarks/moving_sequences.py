@@ -53,12 +53,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from anonymize.analysis import Analysis, is_scene_cut
 from anonymize.config import Settings
 from anonymize.detect.faces import FaceDetector
-from anonymize.motion import CameraMotion
 from anonymize.obscure import obscure
-from anonymize.track import Keyframes, Tracker, TrackerConfig, is_scene_cut
-from anonymize.types import Box, Detection, Region
+from anonymize.track import TrackerConfig
+from anonymize.types import Box, Detection, Frame, Region
 
 SIZE = (640, 360)
 BUCKETS = (("<10", 0, 10), ("10-20", 10, 20), ("20+", 20, 10**9))
@@ -251,23 +251,16 @@ def evaluate(
     true_cuts = {i for i, (_, t) in enumerate(stream) if t == 0 and i > 0}
     found = {i for i, c in enumerate(cut_flags) if c}
 
-    config = config.spanning(keyframes)
-    tracker = Tracker(config, SIZE)
-    schedule = Keyframes(keyframes)
-    camera = CameraMotion()  # measured on the generated frames, as on a video: never the truth
-    tracked: dict[int, list[Region]] = {}
     start = time.perf_counter()
-    for i, dets in enumerate(detections):
-        frame = stream[i][0].frames[stream[i][1]]
-        motion = camera.update(frame)
-        quick = () if schedule.is_key(i, cut_flags[i]) else ("face",)
-        if quick:
-            dets = quick_detections[i]
-            if near is not None:
-                expected = tracker.expected(motion, cut_flags[i], dets)
-                dets = dets + near(frame, [r.box for r in expected])
-        tracked.update(tracker.update(i, dets, scene_cut=cut_flags[i], motion=motion, quick=quick))
-    tracked.update(tracker.finish())
+    analysis, tracked = track_stream(
+        [shot.frames[t] for shot, t in stream],
+        detections,
+        quick_detections,
+        near,
+        config,
+        keyframes,
+        SIZE,
+    )
     track_seconds = time.perf_counter() - start
 
     variants = {"per_frame": {}, "tracked": {}}
@@ -309,9 +302,9 @@ def evaluate(
     return {
         "shots": len(shots),
         "frames": len(stream),
-        "tracker": config.__dict__,
+        "tracker": analysis.tracker.config.__dict__,
         "keyframes": keyframes,
-        "lag": tracker.lag,
+        "lag": analysis.tracker.lag,
         "cuts": {
             "true": len(true_cuts),
             "found": len(found & true_cuts),
@@ -339,7 +332,8 @@ def format_report(result: dict) -> str:
     lines = [
         f"{result['shots']} shots, {result['frames']} frames; scene cuts: {result['cuts']}; "
         f"detector {result['detect_s_per_frame']} s/frame, "
-        f"tracker {result['track_ms_per_frame']} ms/frame",
+        "analysis loop (tracking, motion, schedule, close looks) "
+        f"{result['track_ms_per_frame']} ms/frame",
         f"{'faces':<16}{'face-frames':>12}{'per-frame leaks/1000':>22}"
         f"{'tracked leaks/1000':>20}{'fewer':>8}",
     ]
@@ -392,27 +386,11 @@ def save_strips(
                 break
             frames.append(frame)
         h, w = frames[0].shape[:2]
-        tracker = Tracker(config.spanning(keyframes), (w, h))
-        regions: dict[int, list[Region]] = {}
-        found: list[list[Detection]] = []
-        cuts = 0
-        schedule = Keyframes(keyframes)
-        camera = CameraMotion()
-        for i, frame in enumerate(frames):
-            cut = i > 0 and is_scene_cut(frames[i - 1], frame)
-            cuts += cut
-            found.append(detect(frame))
-            key = schedule.is_key(i, cut)
-            motion = camera.update(frame)
-            dets = found[-1] if key else quick(frame)
-            if not key and near is not None:
-                dets = dets + near(frame, [r.box for r in tracker.expected(motion, cut, dets)])
-            regions.update(
-                tracker.update(
-                    i, dets, scene_cut=cut, motion=motion, quick=() if key else ("face",)
-                )
-            )
-        regions.update(tracker.finish())
+        found = [detect(frame) for frame in frames]
+        cuts = sum(is_scene_cut(a, b) for a, b in zip(frames, frames[1:], strict=False))
+        _, regions = track_stream(
+            frames, found, [quick(frame) for frame in frames], near, config, keyframes, (w, h)
+        )
         area = [
             sum(_area([d.box for d in found[i]], padding, w, h) for i in range(len(frames))),
             sum(_area([r.box for r in regions[i]], padding, w, h) for i in range(len(frames))),
@@ -454,6 +432,55 @@ def save_strips(
         cv2.imwrite(str(target), grid)
         written.append((target, stats))
     return written
+
+
+class _Replayed:
+    """The face detector as the analysis loop meets it here: full and quick passes answered
+    from detections made once per frame (so another tracker setting, ``--set``, reuses them);
+    the analysis loop decides which it asks for, frame by frame, as it does on a video."""
+
+    name = "faces"
+    labels = ("face",)
+
+    def __init__(self, full: list[list[Detection]], quick: list[list[Detection]]) -> None:
+        self.full, self.quick = full, quick
+        self.index = 0  # the frame the loop is analysing
+
+    def detect(self, frame: np.ndarray) -> list[Detection]:
+        return self.full[self.index]
+
+    def detect_quick(self, frame: np.ndarray) -> list[Detection]:
+        return self.quick[self.index]
+
+
+class _ReplayedNear(_Replayed):
+    """With the close look, run live: where it looks depends on the tracker."""
+
+    def __init__(self, full, quick, near: Callable[[np.ndarray, list[Box]], list[Detection]]):
+        super().__init__(full, quick)
+        self.detect_near = near
+
+
+def track_stream(
+    frames: Sequence[np.ndarray],
+    full: list[list[Detection]],
+    quick: list[list[Detection]],
+    near: Callable[[np.ndarray, list[Box]], list[Detection]] | None,
+    config: TrackerConfig,
+    keyframes: int,
+    size: tuple[int, int],
+) -> tuple[Analysis, dict[int, list[Region]]]:
+    """Run the pipeline's analysis loop over ``frames`` with these detections; return the
+    loop (its tracker's settings and lag) and the regions of every frame, before padding."""
+    detector = _Replayed(full, quick) if near is None else _ReplayedNear(full, quick, near)
+    analysis = Analysis([detector], size, every=keyframes, tracker=config)
+
+    def stream() -> Iterator[Frame]:
+        for i, image in enumerate(frames):
+            detector.index = i
+            yield Frame(index=i, time=i / 25, image=image)
+
+    return analysis, {frame.index: regions for frame, regions in analysis.run(stream())}
 
 
 def _pulses(regions: dict[int, list[Region]], jump: float = 1.2) -> dict:

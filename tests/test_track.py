@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import itertools
 
-import cv2
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from anonymize.track import Keyframes, Tracker, TrackerConfig, is_scene_cut
+from anonymize.track import Tracker, TrackerConfig
 from anonymize.types import Box, Detection, Region
 
 
@@ -358,45 +357,6 @@ def test_detected_box_is_not_smaller_than_its_neighbours() -> None:
     sizes = [40, 40, 40, 28, 40, 40, 40]
     out = dict(_run([[_det(100, 100, size)] for size in sizes], CFG))
     assert out[3][0].box.width >= 38 and out[3][0].detected
-
-
-def _scene(seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    image = np.zeros((360, 640, 3), np.uint8)
-    image[:] = rng.integers(0, 255, 3)
-    for _ in range(25):
-        x, y = rng.integers(0, 600), rng.integers(0, 320)
-        colour = tuple(int(c) for c in rng.integers(0, 255, 3))
-        cv2.rectangle(image, (int(x), int(y)), (int(x) + 80, int(y) + 60), colour, -1)
-    return image
-
-
-def test_scene_cut_detected_between_shots_but_not_under_motion() -> None:
-    cuts = [is_scene_cut(_scene(s), _scene(s + 100)) for s in range(10)]
-    assert sum(cuts) >= 9
-    for s in range(10):
-        a = _scene(s)
-        pan = np.roll(a, 40, axis=1)
-        zoom = cv2.resize(a[18:342, 32:608], (640, 360))
-        blur = cv2.GaussianBlur(a, (15, 15), 0)
-        darker = (a * 0.8).astype(np.uint8)
-        assert not any(is_scene_cut(a, b) for b in (pan, zoom, blur, darker))
-
-
-def test_fade_to_black_is_a_cut_only_once_the_frame_is_flat() -> None:
-    a = _scene(3)
-    black = np.zeros_like(a)
-    assert is_scene_cut(a, black)
-    assert not is_scene_cut(black, black)
-
-
-def test_keyframes_every_n_frames_from_the_last_one_and_at_every_cut() -> None:
-    schedule = Keyframes(4)
-    cuts = {6}
-    keys = [i for i in range(15) if schedule.is_key(i, scene_cut=i in cuts)]
-    assert keys == [0, 4, 6, 10, 14]
-    with pytest.raises(ValueError):
-        Keyframes(0)
 
 
 def test_expected_boxes_are_where_live_tracks_will_be_and_not_already_found() -> None:

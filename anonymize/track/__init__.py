@@ -20,8 +20,7 @@ a detector can look there closely (``NearDetector``): what it finds is covered a
 where it is, instead of carried with margins.
 """
 
-from anonymize.track._schedule import Keyframes, is_scene_cut
 from anonymize.track.config import TrackerConfig
 from anonymize.track.tracker import Tracker
 
-__all__ = ["Keyframes", "Tracker", "TrackerConfig", "is_scene_cut"]
+__all__ = ["Tracker", "TrackerConfig"]
