@@ -20,11 +20,20 @@ _END = object()
 
 
 def prefetch(items: Iterator[T], depth: int = 4, name: str = "prefetch") -> Iterator[T]:
-    """Yield ``items`` while a worker thread produces up to ``depth`` of them ahead.
+    """Yield ``items`` while a worker thread produces up to ``depth`` of them ahead (with
+    ``depth`` 0, in the caller's thread, one at a time).
 
     Closing this generator (or an exception in the consumer) stops the worker and closes
     ``items``, so a reader stopped early frees its file.
     """
+    if depth == 0:
+        try:
+            yield from items
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+        return
     pool = ThreadPoolExecutor(1, thread_name_prefix=name)
     pending: deque[Future] = deque()
 
@@ -49,7 +58,8 @@ def prefetch(items: Iterator[T], depth: int = 4, name: str = "prefetch") -> Iter
 
 
 class Ordered:
-    """Calls run one after another in a worker thread, at most ``depth`` waiting.
+    """Calls run one after another in a worker thread, at most ``depth`` waiting (with
+    ``depth`` 0, at once in the caller's thread).
 
     ``submit`` blocks while the backlog is full and raises the first error a call raised;
     ``drain`` waits for every call. Leaving the ``with`` block drains on success and drops
@@ -58,6 +68,7 @@ class Ordered:
 
     def __init__(self, depth: int = 4, name: str = "ordered") -> None:
         self._depth = max(1, depth)
+        self._inline = depth == 0
         self._pool = ThreadPoolExecutor(1, thread_name_prefix=name)
         self._pending: deque[Future] = deque()
 
@@ -75,6 +86,9 @@ class Ordered:
             self._pool.shutdown(wait=True)
 
     def submit(self, call: Callable[..., object], *args: object) -> None:
+        if self._inline:
+            call(*args)
+            return
         self._pending.append(self._pool.submit(call, *args))
         while self._pending and (len(self._pending) > self._depth or self._pending[0].done()):
             self._pending.popleft().result()

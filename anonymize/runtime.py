@@ -63,9 +63,7 @@ class Network:
             return self._run(np.ascontiguousarray(blob, dtype=np.float32))
 
 
-def load(
-    model: onnx.ModelProto | bytes | Path, name: str, backend: Backend = "auto"
-) -> Network:
+def load(model: onnx.ModelProto | bytes | Path, name: str, backend: Backend = "auto") -> Network:
     """Load ``model`` (a graph with one image input) on ``backend``.
 
     ``auto`` takes OpenVINO and falls back to onnxruntime when OpenVINO is missing or fails;

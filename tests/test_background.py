@@ -99,3 +99,22 @@ def test_ordered_surfaces_a_failed_call_and_drops_the_rest():
             worker.submit(ran.append, i)
         worker.drain()
     assert len(ran) < 5
+
+
+def test_depth_zero_runs_everything_in_the_callers_thread_in_order() -> None:
+    """The serial mode that measures each stage's CPU alone: no worker threads at all."""
+    me = threading.get_ident()
+    seen: list[tuple[str, bool]] = []
+
+    def items():
+        for i in range(3):
+            seen.append(("made", threading.get_ident() == me))
+            yield i
+
+    assert list(prefetch(items(), depth=0)) == [0, 1, 2]
+    done: list[tuple[int, bool]] = []
+    with Ordered(0) as out:
+        for i in range(3):
+            out.submit(lambda k: done.append((k, threading.get_ident() == me)), i)
+            assert done[-1] == (i, True)  # ran at once, before submit returned
+    assert seen == [("made", True)] * 3
