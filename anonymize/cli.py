@@ -32,6 +32,7 @@ from anonymize.media.atomic import remove_leftovers
 from anonymize.regions import RegionsError
 from anonymize.regions import load as load_regions
 from anonymize.regions import save as save_regions
+from anonymize.runtime import BACKENDS
 
 __all__ = ["main"]
 
@@ -170,6 +171,14 @@ _SETTING_OPTIONS = {
         help="Run the full detectors on every Nth video frame and at scene cuts, quick ones "
         "between (1: full on every frame, slowest and most thorough).",
     ),
+    "backend": click.option(
+        "--backend",
+        type=click.Choice(BACKENDS),
+        default=Settings.backend,
+        show_default=True,
+        help="Where the networks run: auto takes the fastest this machine has (OpenVINO, "
+        "else onnxruntime); --verbose says which it took.",
+    ),
     "on_error": click.option(
         "--on-error",
         type=click.Choice(["fail", "obscure-frame"]),
@@ -179,10 +188,18 @@ _SETTING_OPTIONS = {
     ),
 }
 # What each command uses: finding regions, drawing them, writing a file.
-_FIND = ("targets", "sensitivity", "keyframes", "padding")
+_FIND = ("targets", "sensitivity", "keyframes", "padding", "backend")
 _DRAW = ("mode", "shape")
 _WRITE = ("plate_mode", "audio", "keep_metadata", "quality")
 _ONE_SHOT = (*_FIND, *_DRAW, *_WRITE, "on_error")
+
+
+_VERBOSE = click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="Say where each network ran and where the time went, stage by stage.",
+)
 
 
 def _settings(**kw) -> Settings:
@@ -275,6 +292,7 @@ def _records(
 @_record_options
 @_NEUTRAL_NAMES
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
+@_VERBOSE
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
 @_settings_options(*_ONE_SHOT)
 def run(
@@ -286,6 +304,7 @@ def run(
     no_report: bool,
     neutral_names: bool,
     quiet: bool,
+    verbose: bool,
     as_json: bool,
     **settings_kw,
 ) -> None:
@@ -314,7 +333,22 @@ def run(
             results.extend(_not_attempted(later, reason) for later in rest)
             break
     overall.close()
+    if verbose:
+        _explain(anonymizer)
     _summarise(results, as_json, _outputs_where(jobs, output), records)
+
+
+def _explain(anonymizer: Anonymizer) -> None:
+    """Where the networks ran and the CPU time of each stage (stages that ran in threads of
+    their own overlap, so the wall time is less than the sum)."""
+    if anonymizer.engines:
+        networks = ", ".join(f"{name} on {engine}" for name, engine in anonymizer.engines.items())
+        click.echo(f"networks: {networks}", err=True)
+    seconds = sorted(anonymizer.stages.seconds.items(), key=lambda kv: -kv[1])
+    if seconds:
+        click.echo(
+            "CPU seconds by stage: " + ", ".join(f"{k} {v:.1f}" for k, v in seconds), err=True
+        )
 
 
 def _watch_interrupts() -> threading.Event:
