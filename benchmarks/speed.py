@@ -52,10 +52,15 @@ not equally (CRF 18 veryfast against CRF 23 medium with a resize); two control r
 that noise alone: ``decode+encode`` (anonymize's encoder) and ``deface-io`` (deface's
 imageio-ffmpeg reader and writer with nothing obscured).
 
-Targets from the performance issue (default settings, 1080p, this 2-core machine): anonymize
-at least 10x deface's fps with equal or better coverage, at least 50% of the decode+encode
-fps, peak memory under 1.5 GB for a 1080p file of any length (MB and GB are 10^6 and 10^9
-bytes). The load average before and after is printed: a busy machine slows every row.
+Targets of this round's step (the detection-cost issue; default settings, 1080p, this 2-core
+machine): anonymize at least 5x deface's fps with equal or better coverage, at least 25% of
+the decode+encode fps, peak memory under 1.5 GB for a 1080p file of any length (MB and GB are
+10^6 and 10^9 bytes). The project's goal stays 10x deface and 50% of decode+encode. The load
+average before and after is printed: a busy machine slows every row.
+
+Beside the timed rows, ``anonymize onnxruntime`` (``--backend onnxruntime``) shows what a
+machine without bf16 or VNNI gets, and one more pass of anonymize's defaults runs one stage at
+a time (``Anonymizer(serial=True)``) to say where the time goes, in CPU ms per frame.
 """
 
 from __future__ import annotations
@@ -98,8 +103,8 @@ LONG_SOURCES = (
 CACHE_VERSION = 2  # bump when a generated clip changes
 SAMPLE_SECONDS = 0.1
 PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
-TARGET_VS_DEFACE = 10.0
-TARGET_VS_FLOOR = 0.5
+TARGET_VS_DEFACE = 5.0
+TARGET_VS_FLOOR = 0.25
 TARGET_PEAK_MB = 1500.0
 CLIPS = ("street", "long", "truth")
 
@@ -330,7 +335,23 @@ def deface_io(src: Path, dst: Path) -> None:
     writer.close()
 
 
-_CHILDREN = {"reencode": reencode, "deface-io": deface_io}
+def breakdown(src: Path, dst: Path) -> None:
+    """anonymize's defaults, one stage at a time, each stage's CPU seconds written to
+    ``dst.json``: run serially, the process's clock charges each stage the work its libraries
+    hand to threads of their own (OpenVINO, x264), which a thread's clock would miss."""
+    from anonymize.api import Anonymizer
+
+    anonymizer = Anonymizer(serial=True)
+    regions = anonymizer.anonymize_file(src, dst, report=False)
+    figures = {
+        "frames": regions.input.frame_count,
+        "engines": anonymizer.engines,
+        "seconds": dict(anonymizer.stages.seconds),
+    }
+    dst.with_name(dst.name + ".json").write_text(json.dumps(figures))
+
+
+_CHILDREN = {"reencode": reencode, "deface-io": deface_io, "breakdown": breakdown}
 
 
 # -- clips ---------------------------------------------------------------------------------
@@ -552,6 +573,8 @@ def bench_clip(clip: Clip, work: Path, args: argparse.Namespace) -> dict:
     commands: dict[str, list[str]] = {"decode+encode": [*me, "reencode", str(clip.path)]}
     anonymize = [_tool("anonymize"), str(clip.path), "--quiet", "--no-report", "--overwrite"]
     commands["anonymize"] = anonymize
+    # What a machine without bf16 or VNNI gets: the networks on onnxruntime, in fp32.
+    commands["anonymize onnxruntime"] = [*anonymize, "--backend", "onnxruntime"]
     if args.faces_only:
         commands["anonymize faces"] = [*anonymize, "--targets", "faces"]
     if not args.skip_deface:
@@ -573,6 +596,7 @@ def bench_clip(clip: Clip, work: Path, args: argparse.Namespace) -> dict:
         "frames": clip.frames,
         "runs": {tool: run.to_dict() for tool, run in runs.items()},
         "ratios": _ratios(runs),
+        "stages": stage_breakdown(clip, work, me),
     }
     if clip.truth is not None and outputs:
         print("  scoring coverage", file=sys.stderr, flush=True)
@@ -580,6 +604,22 @@ def bench_clip(clip: Clip, work: Path, args: argparse.Namespace) -> dict:
     for output in outputs.values():
         output.unlink(missing_ok=True)
     return result
+
+
+def stage_breakdown(clip: Clip, work: Path, me: list[str]) -> dict:
+    """CPU milliseconds per frame of each stage, from a serial run of anonymize's defaults."""
+    print("  anonymize, one stage at a time: where the time goes", file=sys.stderr, flush=True)
+    output = work / f"{clip.name}_stages.mp4"
+    subprocess.run([*me, "breakdown", str(clip.path), str(output)], check=True)
+    figures = json.loads(output.with_name(output.name + ".json").read_text())
+    output.unlink(missing_ok=True)
+    frames = figures["frames"]
+    ms = {k: round(1000 * v / frames, 1) for k, v in figures["seconds"].items()}
+    return {
+        "engines": figures["engines"],
+        "ms_per_frame": dict(sorted(ms.items(), key=lambda kv: -kv[1])),
+        "total_ms_per_frame": round(sum(ms.values()), 1),
+    }
 
 
 def _ratios(runs: dict[str, Run]) -> dict[str, float | None]:
@@ -606,9 +646,9 @@ def targets(results: list[dict]) -> dict[str, dict]:
         mine = runs.get("anonymize", {})
         checks: dict[str, dict] = {}
         if ratios["fps_vs_deface"] is not None:
-            checks["fps >= 10x deface"] = _check(ratios["fps_vs_deface"], TARGET_VS_DEFACE)
+            checks["fps >= 5x deface"] = _check(ratios["fps_vs_deface"], TARGET_VS_DEFACE)
         if ratios["fps_vs_floor"] is not None:
-            checks["fps >= 50% of decode+encode"] = _check(ratios["fps_vs_floor"], TARGET_VS_FLOOR)
+            checks["fps >= 25% of decode+encode"] = _check(ratios["fps_vs_floor"], TARGET_VS_FLOOR)
         if mine.get("returncode") == 0:
             checks["peak < 1.5 GB"] = {
                 "value": mine["peak_mb"],
@@ -656,15 +696,22 @@ def format_report(report: dict) -> str:
         if ratios["fps_vs_deface"] is not None:
             lines.append(
                 f"anonymize / deface: {ratios['fps_vs_deface']:.2f}x the fps; "
-                f"by CPU per frame {ratios['cpu_vs_deface']:.2f}x as fast (target: 10x the fps)"
+                f"by CPU per frame {ratios['cpu_vs_deface']:.2f}x as fast (target: 5x the fps)"
             )
         if ratios["fps_vs_floor"] is not None:
             lines.append(
                 f"anonymize / decode+encode: {100 * ratios['fps_vs_floor']:.0f}% of the fps; "
-                f"by CPU per frame {100 * ratios['cpu_vs_floor']:.0f}% as fast (target: 50%)"
+                f"by CPU per frame {100 * ratios['cpu_vs_floor']:.0f}% as fast (target: 25%)"
             )
         if "coverage" in result:
             lines += _coverage_lines(result["coverage"])
+        stages = result["stages"]
+        engines = ", ".join(f"{k} on {v}" for k, v in stages["engines"].items())
+        lines.append(
+            f"where the time goes (one stage at a time, CPU ms per frame; {engines}): "
+            + ", ".join(f"{k} {v}" for k, v in stages["ms_per_frame"].items())
+            + f"; total {stages['total_ms_per_frame']}"
+        )
     lines += ["", "targets:"]
     for clip, checks in report["targets"].items():
         for name, check in checks.items():
