@@ -104,10 +104,10 @@ def serve(
         session.close()
         raise
     with server:
-        announce(server.url)
-        if open_browser:
-            webbrowser.open(server.url)
         try:
+            announce(server.url)
+            if open_browser:  # Ctrl+C may come while the browser starts: stop as cleanly
+                webbrowser.open(server.url)
             server.serve_forever()
         except KeyboardInterrupt:
             pass
