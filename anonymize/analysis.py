@@ -70,6 +70,7 @@ class StageTimes:
 
 
 _END = object()
+_SMALL_WIDTH = 320  # pixels of the copy that scene cuts, camera motion and the schedule see
 _THUMB_WIDTH = 96  # pixels of the grey thumbnail the schedule compares
 _CHANGED_LEVELS = 20  # a thumbnail pixel this much brighter or darker has changed
 # What makes a scene busy (see Schedule; figures in docs/tuning.md): the camera moved the
@@ -103,8 +104,8 @@ class Schedule:
     def is_key(
         self, index: int, image: np.ndarray, motion: np.ndarray, scene_cut: bool = False
     ) -> bool:
-        """Whether frame ``index`` is a keyframe; ``motion`` is the camera's 2x3 map from the
-        previous frame to this one."""
+        """Whether frame ``index`` (seen as ``image``, any size) is a keyframe; ``motion`` is
+        the camera's 2x3 map from the previous frame to this one, in ``image``'s pixels."""
         self._since_key = np.vstack([motion, [0.0, 0.0, 1.0]]) @ self._since_key
         key = scene_cut or self._last is None or index - self._last >= self.every
         if not key and self.every > 1:
@@ -133,6 +134,20 @@ class Schedule:
             self._key_thumb, warp, now.shape[::-1], borderMode=cv2.BORDER_CONSTANT, borderValue=-1e3
         )
         return float((np.abs(then - now) > _CHANGED_LEVELS).mean())
+
+
+def _shrink(image: np.ndarray) -> tuple[np.ndarray, float]:
+    """A copy at most ``_SMALL_WIDTH`` wide, and its scale."""
+    scale = min(1.0, _SMALL_WIDTH / image.shape[1])
+    if scale == 1.0:
+        return image, scale
+    size = (_SMALL_WIDTH, max(1, round(image.shape[0] * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA), scale
+
+
+def _scaled(motion: np.ndarray, scale: float) -> np.ndarray:
+    """A 2x3 motion in the pixels of a copy ``scale`` times the frame's size."""
+    return np.hstack([motion[:, :2], motion[:, 2:] * scale])
 
 
 def _thumb(image: np.ndarray) -> np.ndarray:
@@ -179,12 +194,14 @@ class Analysis:
         waiting: dict[int, tuple[Frame, list[Region]]] = {}
         previous: np.ndarray | None = None
         for frame in frames:
+            with measure("thumbnail"):  # one small copy serves the three cheap looks below
+                small, scale = _shrink(frame.image)
             with measure("scene cuts"):
-                cut = previous is not None and is_scene_cut(previous, frame.image)
+                cut = previous is not None and is_scene_cut(previous, small)
             with measure("camera motion"):
-                motion = camera.update(frame.image)
+                motion = camera.update(small, scale)
             with measure("schedule"):
-                full = schedule.is_key(frame.index, frame.image, motion, cut)
+                full = schedule.is_key(frame.index, small, _scaled(motion, scale), cut)
             detections = self._detect(frame, full, motion, cut)
             own = []
             if detections is None:
@@ -201,7 +218,7 @@ class Analysis:
             for index, regions in settled:
                 done, own = waiting.pop(index)
                 yield done, own + regions
-            previous = frame.image
+            previous = small
         with measure("tracking"):
             settled = self.tracker.finish()
         for index, regions in settled:

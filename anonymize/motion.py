@@ -37,7 +37,9 @@ class CameraMotion:
         self._previous: np.ndarray | None = None
         self._scale = 1.0
 
-    def update(self, image: np.ndarray) -> np.ndarray:
+    def update(self, image: np.ndarray, scale: float = 1.0) -> np.ndarray:
+        """The motion from the previous frame to ``image``, in the pixels of frames ``1 /
+        scale`` times its size (a caller that already holds a small copy passes that)."""
         if self._previous is None:
             self._scale = min(1.0, _WIDTH / image.shape[1])
         grey = _small_grey(image, self._scale)
@@ -48,7 +50,7 @@ class CameraMotion:
         if small is None:
             return IDENTITY.copy()
         # The linear part does not depend on the resolution; the shift scales with it.
-        return np.hstack([small[:, :2], small[:, 2:] / self._scale])
+        return np.hstack([small[:, :2], small[:, 2:] / (self._scale * scale)])
 
 
 def _small_grey(image: np.ndarray, scale: float) -> np.ndarray:
