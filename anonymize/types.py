@@ -110,10 +110,13 @@ class Frame:
     """A decoded, upright frame with its position in time.
 
     ``pts`` is the presentation timestamp in the stream's time base (None for photos); the
-    writer reuses it so variable-frame-rate footage keeps its timing.
+    writer reuses it so variable-frame-rate footage keeps its timing. ``duration`` (same
+    units; None when the file does not say) is how long the frame shows: the last frame of
+    an animation has no next timestamp to end it, so only this keeps its length.
     """
 
     index: int
     time: float
     image: np.ndarray  # H x W x 3, uint8, BGR
     pts: int | None = None
+    duration: int | None = None

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from anonymize.api import Anonymizer
 from anonymize.config import Settings
 from anonymize.media import (
     MediaError,
@@ -710,3 +711,19 @@ def test_writer_rejects_wrong_frame_size(tmp_path: Path, samples_dir: Path) -> N
             frame = next(iter(reader))
             writer.write(frame, frame.image[:100])
     assert not target.exists()
+
+
+def test_an_animated_gif_keeps_every_frame_duration_the_last_one_too(tmp_path):
+    """The muxer ends a GIF's last frame with its packet's duration; the encoder drops the
+    frame's own, and the average frame length (here 320 ms) used to stand in for it."""
+    durations = [1000, 100, 100, 100]
+    frames = [Image.fromarray(np.full((48, 64, 3), i * 60, np.uint8)) for i in range(4)]
+    src, dst = tmp_path / "in.gif", tmp_path / "out.gif"
+    frames[0].save(src, save_all=True, append_images=frames[1:], duration=durations, loop=0)
+    Anonymizer(Settings(), detectors=[]).anonymize_file(src, dst, report=False)
+    with Image.open(dst) as image:
+        written = []
+        for index in range(image.n_frames):
+            image.seek(index)
+            written.append(image.info["duration"])
+    assert written == durations

@@ -109,6 +109,7 @@ class VideoReader:
                     time=float(pts * time_base),
                     image=upright_bgr(decoded),
                     pts=pts,
+                    duration=decoded.duration or None,
                 )
                 index += 1
             if index == 0:
@@ -140,6 +141,7 @@ class VideoWriter:
         self._step = _frame_step(source, self._time_base)
         self._matrix = "itu709" if source.height >= 720 else "itu601"
         self._last_pts: int | None = None
+        self._durations: dict[int, int] = {}  # pts -> duration of frames not yet muxed
         self._out: av.container.OutputContainer | None = None
         self._audio_source: av.container.InputContainer | None = None
         self._audio_packets: Iterator[av.Packet] = iter(())
@@ -184,13 +186,22 @@ class VideoWriter:
         video = self._to_video_frame(image)
         video.pts = pts
         video.time_base = self._time_base
-        video.duration = self._step
+        self._durations[pts] = self._duration(frame)
         try:
             packets = self._video.encode(video)
         except av.FFmpegError as err:  # e.g. timestamps the encoder cannot represent
             raise MediaError(f"could not encode frame {frame.index} ({_reason(err)})") from None
         self._mux(packets)
         self._pump_audio(until=pts * self._time_base + _AUDIO_LEAD_SECONDS)
+
+    def _duration(self, frame: Frame) -> int:
+        """How long ``frame`` shows, in output units: its own duration when the input says
+        (a GIF's frames each have theirs), else one frame at the average rate. The muxer
+        ends the last frame with it, so an average there would stretch or cut it (a GIF's
+        100 ms last frame became 180 ms after a long first frame)."""
+        if frame.duration:
+            return max(1, round(frame.duration * self._source_time_base / self._time_base))
+        return self._step
 
     def close(self) -> None:
         """Flush the encoder, copy the remaining audio and finish the file."""
@@ -289,6 +300,12 @@ class VideoWriter:
         )
 
     def _mux(self, packets: list[av.Packet]) -> None:
+        for packet in packets:  # encoders drop the frame's duration; the packet carries it
+            if packet.stream.index != self._video.index:
+                continue
+            duration = self._durations.pop(packet.pts, None)
+            if duration and not packet.duration:
+                packet.duration = duration
         try:
             self._out.mux(packets)
         except av.FFmpegError as err:
