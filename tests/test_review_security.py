@@ -7,6 +7,7 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+import struct
 from fractions import Fraction
 from pathlib import Path
 
@@ -263,3 +264,29 @@ def test_big_bodies_are_refused_before_they_are_read(server: ReviewServer) -> No
     headers = {"Content-Type": "application/json", "Content-Length": str(2 << 20)}
     status, _ = request(server, "POST", "/api/manual", None, headers)
     assert status == 413
+
+
+def test_deeply_nested_json_is_a_bad_request_not_a_crash(server: ReviewServer) -> None:
+    deep = b"[" * 100_000 + b"]" * 100_000  # beyond the parser's recursion limit
+    nested = json.dumps({"label": "area", "keyframes": [[[[[[[[[[[[[[[[[[[0]]]]]]]]]]]]]]]]]]]})
+    for body in (deep, nested.encode()):
+        status, answer = request(
+            server, "POST", "/api/manual", body, {"Content-Type": "application/json"}
+        )
+        assert status == 400, answer[:200]
+        assert json.loads(answer) == {"error": "the request's JSON is nested too deeply"}
+    assert request(server, "GET", "/api/info")[0] == 200  # and the server goes on
+
+
+def test_a_client_that_hangs_up_early_leaves_no_traceback(server: ReviewServer, capfd) -> None:
+    for _ in range(20):
+        client = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        client.sendall(
+            f"GET /api/frame/0.jpg?obscured=1&token={server.token} HTTP/1.1\r\n"
+            f"Host: 127.0.0.1:{server.port}\r\n\r\n".encode()
+        )
+        # Close with a reset, as a browser does when a tab goes: the answer has nowhere to go.
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        client.close()
+    assert request(server, "GET", "/api/info")[0] == 200  # served after every hang-up
+    assert "Traceback" not in capfd.readouterr().err

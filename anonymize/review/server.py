@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import sys
 import threading
 import webbrowser
 from collections.abc import Callable
@@ -39,6 +40,9 @@ __all__ = ["HOST", "ReviewServer", "serve"]
 
 HOST = "127.0.0.1"
 _MAX_BODY = 1 << 20
+_MAX_DEPTH = 16  # the page's requests nest 4 deep; more is an attack on the parser
+# A client that goes away mid-answer (a closed tab, a skipped frame) is not an error.
+_GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
 _STATIC = {  # route -> (packaged file, content type); the only files the server can send
     "/static/review.js": ("review.js", "text/javascript; charset=utf-8"),
     "/static/review.css": ("review.css", "text/css; charset=utf-8"),
@@ -78,6 +82,12 @@ class ReviewServer(ThreadingHTTPServer):
     def url(self) -> str:
         """The page's address, token included: the only way in."""
         return f"http://{HOST}:{self.port}/?token={self.token}"
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """Stay quiet when a client disconnected early; anything else is a bug to show."""
+        if isinstance(sys.exc_info()[1], _GONE):
+            return
+        super().handle_error(request, client_address)
 
     def start(self) -> threading.Thread:
         """Serve in a background thread (for tests and embedding); stop with ``shutdown``."""
@@ -148,6 +158,8 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             path, query = self._checked()
             route(path, query)
+        except _GONE:
+            self.close_connection = True  # nobody is left to answer
         except _Refused as refused:
             self._send_json({"error": str(refused)}, refused.status)
         except OutputExists as err:
@@ -238,9 +250,14 @@ class _Handler(BaseHTTPRequestHandler):
         if not 0 <= length <= _MAX_BODY:
             raise _Refused(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "request too large")
         try:
-            return json.loads(self.rfile.read(length) or b"{}")
+            value = json.loads(self.rfile.read(length) or b"{}")
         except (UnicodeDecodeError, json.JSONDecodeError):
             raise ReviewError("the request is not valid JSON") from None
+        except RecursionError:
+            raise ReviewError("the request's JSON is nested too deeply") from None
+        if _depth(value) > _MAX_DEPTH:
+            raise ReviewError("the request's JSON is nested too deeply")
+        return value
 
     def _send_json(self, value: object, status: HTTPStatus = HTTPStatus.OK) -> None:
         self._send(json.dumps(value).encode(), "application/json", status)
@@ -256,6 +273,20 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         self.end_headers()
         self.wfile.write(body)
+
+
+def _depth(value: object) -> int:
+    """How deeply ``value``'s lists and objects nest, found without recursion (a deep value
+    would exhaust the stack of anything that recurses over it, validation included)."""
+    deepest, todo = 0, [(value, 1)]
+    while todo:
+        item, depth = todo.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            deepest = max(deepest, depth)
+            todo.extend((child, depth + 1) for child in item)
+    return deepest
 
 
 def _flag(query: dict) -> Callable[[str], bool]:
