@@ -168,8 +168,9 @@ _SETTING_OPTIONS = {
         type=click.IntRange(min=1),
         default=Settings.keyframes,
         show_default=True,
-        help="Run the full detectors on every Nth video frame and at scene cuts, quick ones "
-        "between (1: full on every frame, slowest and most thorough).",
+        help="Longest run of video frames between full detector passes while the scene is "
+        "still; a moving camera or people get one every 2 frames, a scene cut at once, quick "
+        "passes run between (1: full on every frame, slowest and most thorough).",
     ),
     "backend": click.option(
         "--backend",

@@ -24,9 +24,11 @@ class Settings:
     ``mode`` is how faces (and drawn areas) are obscured, ``plate_mode`` how plates are: a
     plate says nothing a story needs, and a fill leaves nothing of it, where a blur of a dark,
     low-contrast plate keeps its colour so closely that no one can tell it was treated.
-    ``keyframes``: in a video the full detectors run on every that many frames (and at every
-    scene cut), quick ones in between, and the tracker covers each keyframe's finds up to the
-    neighbouring keyframes; 1 runs the full detectors on every frame. ``backend`` is where the
+    ``keyframes``: in a video the full detectors run at every scene cut, every other frame
+    while the scene is busy (the camera moves, people move) and at least every that many
+    frames while it is still, quick ones in between (see :class:`anonymize.analysis.Schedule`);
+    the tracker covers each keyframe's finds up to the neighbouring keyframes; 1 runs the full
+    detectors on every frame. ``backend`` is where the
     networks run: ``auto`` picks the fastest this machine has (see :mod:`anonymize.runtime`).
     """
 
@@ -40,7 +42,7 @@ class Settings:
     keep_metadata: bool = False
     quality: int = 18  # x264 CRF: 18 is visually lossless
     on_error: Literal["fail", "obscure-frame"] = "fail"
-    keyframes: int = 2
+    keyframes: int = 6
     backend: Literal["auto", "openvino", "onnxruntime"] = "auto"
 
     def __post_init__(self) -> None:
