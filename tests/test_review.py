@@ -9,7 +9,6 @@ tests check the same edits without a browser, including the ones the server must
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -31,18 +30,6 @@ from anonymize.review import OutputExists, ReviewError, ReviewServer, ReviewSess
 from anonymize.review.frames import FrameSource
 from anonymize.types import Box, Region
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--window-size=1400,1100",
-]
 PADDING = 0.2
 
 
@@ -70,35 +57,7 @@ def street(samples_dir: Path, tmp_path: Path) -> tuple[Path, list[list[list[floa
     return src, faces
 
 
-# -- in a real browser --------------------------------------------------------------------
-
-
-@pytest.fixture
-def browser():
-    """Headless Chromium from Debian's packages. Skipped, loudly, only off CI."""
-    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
-    if missing:
-        reason = (
-            f"BROWSER TEST NOT RUN: {' and '.join(missing)} missing "
-            "(apt-get install chromium chromium-driver; .ci/run installs them)"
-        )
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    if os.environ.get("CI") == "true":
-        from selenium import webdriver
-    else:
-        webdriver = pytest.importorskip("selenium.webdriver", reason="pip install selenium")
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in CHROMIUM_FLAGS:
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
-    driver.set_script_timeout(30)
-    yield driver
-    driver.quit()
+# -- in a real browser (the browser fixture is in conftest.py) ---------------------------
 
 
 def test_review_in_a_browser_keeps_one_face_and_covers_a_drawn_region(street, browser) -> None:

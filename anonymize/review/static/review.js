@@ -52,7 +52,7 @@ function setRegions(regions) {
   state.byFrame = new Map(regions.frames.map((f) => [f.index, f.regions]));
   renderTracks();
   renderManual();
-  drawOverlay();
+  fitFrame();
   if ($("preview").checked) showFrame(state.index, true);
 }
 
@@ -81,7 +81,7 @@ function showFrame(index, force = false) {
 
 function frameLoaded() {
   state.loading = false;
-  sizeOverlay();
+  fitFrame();
   if (state.pending !== null) {
     const next = state.pending;
     state.pending = null;
@@ -95,11 +95,23 @@ function scale() {
   return $("overlay").width / state.regions.input.width;
 }
 
-function sizeOverlay() {
+// The frame is scaled to the largest size the stage holds, whatever its aspect ratio (a
+// portrait phone clip or 4K), so the controls below it are always on screen.
+function fitFrame() {
+  if (!state.regions) return;
+  const stage = $("stage");
+  const { width, height } = state.regions.input;
+  const s = Math.min(stage.clientWidth / width, stage.clientHeight / height);
+  const w = Math.max(1, Math.floor(width * s));
+  const h = Math.max(1, Math.floor(height * s));
+  const box = $("frame-box");
+  box.style.width = `${w}px`;
+  box.style.height = `${h}px`;
   const overlay = $("overlay");
-  const image = $("frame");
-  overlay.width = image.clientWidth;
-  overlay.height = image.clientHeight;
+  if (overlay.width !== w || overlay.height !== h) {
+    overlay.width = w;
+    overlay.height = h;
+  }
   drawOverlay();
 }
 
@@ -139,14 +151,14 @@ function drawOverlay() {
   for (const region of state.byFrame.get(state.index) || []) {
     const keep = region.track !== undefined && kept.has(region.track);
     const name = region.track !== undefined ? `#${region.track}` : region.label;
-    stroke(region.box, keep ? "#66bb6a" : "#ff5252", keep, keep ? `${name} kept` : name);
+    stroke(region.box, keep ? "#ffb300" : "#4fc3f7", keep, keep ? `${name} visible` : name);
   }
   for (const manual of state.regions.manual || []) {
     const box = boxAt(manual, time(state.index));
-    if (box) stroke(box, manual.id === state.selected ? "#ffd54f" : "#ffa726", false, manual.label);
+    if (box) stroke(box, manual.id === state.selected ? "#f8bbd0" : "#e040fb", false, manual.label);
   }
   const box = state.drawing || state.drawn;
-  if (box) stroke(ordered(box), "#40c4ff", true, "new");
+  if (box) stroke(ordered(box), "#ffffff", true, "new");
 }
 
 function ordered(b) {
@@ -281,8 +293,10 @@ function renderTracks() {
     const keep = element("button", {
       type: "button",
       className: "keep",
-      textContent: track.keep ? "kept visible" : "covered",
-      title: track.keep ? "Click to cover this track" : "Click to leave this track visible",
+      textContent: track.keep ? "visible" : "covered",
+      title: track.keep
+        ? "Left visible in the output; click to cover it"
+        : "Covered in the output; click to leave it visible",
     });
     keep.setAttribute("aria-pressed", String(track.keep));
     keep.addEventListener("click", () => toggleTrack(track));
@@ -295,7 +309,7 @@ function renderTracks() {
 async function toggleTrack(track) {
   try {
     setRegions(await api(`/api/track/${track.id}`, { keep: !track.keep }));
-    say(`${track.label} #${track.id} is now ${track.keep ? "covered" : "kept visible"}; saved.`);
+    say(`${track.label} #${track.id} is now ${track.keep ? "covered" : "left visible"}; saved.`);
   } catch (error) {
     say(error.message, true);
   }
@@ -386,6 +400,7 @@ async function start() {
     state.info = await api("/api/info");
     $("name").textContent = state.info.name;
     $("output-name").textContent = state.info.output;
+    $("record-name").textContent = state.info.record;
     $("scrubber").max = state.info.times.length - 1;
     for (const label of state.info.labels) {
       $("draw-label").append(element("option", { value: label, textContent: label }));
@@ -415,10 +430,14 @@ $("draw-panel").addEventListener("submit", addRegion);
 $("draw-keyframe").addEventListener("click", addKeyframe);
 $("draw-cancel").addEventListener("click", cancelDrawing);
 $("render").addEventListener("click", render);
-window.addEventListener("resize", sizeOverlay);
+new ResizeObserver(fitFrame).observe($("stage"));
 document.addEventListener("keydown", (e) => {
   if (e.target.tagName === "INPUT" || e.target.tagName === "SELECT") return;
   if (e.key === "ArrowLeft") showFrame(state.index - 1);
   if (e.key === "ArrowRight") showFrame(state.index + 1);
+  if (e.key === "p" || e.key === "P") {
+    $("preview").checked = !$("preview").checked;
+    showFrame(state.index, true);
+  }
 });
 start();
