@@ -20,6 +20,13 @@ The rule, judged on input and output pixels only (never on what the detector sai
   is intended) and outside the ignore boxes.
 
 Outputs are written as PNG so that untouched pixels come back bit-identical.
+
+A folder may also hold ``gt_attrs.json`` (WIDER FACE's own labels for every face: blur,
+occlusion, pose, illumination, expression, invalid, and whether the official evaluation counts
+it as easy, medium or hard). Then the share obscured is also broken down by those labels, so a
+change to the detector shows *which* faces it gains or loses, not only how many: size alone
+does not say whether the faces still lost are blurred, hidden or turned away. A face's labels
+are found by its image and its box, exactly as ``gt.json`` gives them.
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ import numpy as np
 from anonymize.config import SENSITIVITIES, TARGETS, Settings
 
 __all__ = [
+    "ATTRIBUTES",
     "BUCKETS",
     "CHANGE_LEVELS",
     "MARGIN",
@@ -47,8 +55,13 @@ __all__ = [
     "MIN_CHANGED",
     "BoxScore",
     "EvalResult",
+    "FaceAttributes",
+    "GroupScore",
+    "attach_attributes",
     "evaluate",
+    "format_breakdown",
     "format_report",
+    "load_attributes",
     "load_ground_truth",
     "score_image",
 ]
@@ -66,10 +79,48 @@ BUCKETS = (
     ("20+", 20, float("inf")),
     ("all", 0, float("inf")),
 )
+# WIDER FACE's labels, in its own words for each level (0 = none or typical). A level the
+# file holds that is not named here is shown as its number.
+ATTRIBUTES = (
+    ("blur", ("clear", "normal blur", "heavy blur")),
+    ("occlusion", ("none", "partial", "heavy")),
+    ("pose", ("typical", "atypical")),
+    ("illumination", ("normal", "extreme")),
+    ("expression", ("typical", "exaggerated")),
+    ("invalid", ("no", "yes")),
+)
+# The official evaluation's subsets are nested (every easy face is in medium, every medium face
+# in hard), as face-detection papers report them; "none" holds the faces in no set, so that
+# "hard" and "none" together are every face.
+_SETS = ("easy", "medium", "hard")
+_NO_LABELS = "no labels"  # a box gt_attrs.json does not list, so that every group adds up
 
 
 class _Anonymizer(Protocol):
     def anonymize_file(self, src: Path, dst: Path, report: bool = False) -> object: ...
+
+
+@dataclass(frozen=True)
+class FaceAttributes:
+    """WIDER FACE's labels for one face (0 = none or typical, higher = more)."""
+
+    blur: int
+    occlusion: int
+    pose: int
+    illumination: int
+    expression: int
+    invalid: int
+    in_easy: bool
+    in_medium: bool
+    in_hard: bool
+
+    def level(self, attribute: str) -> str:
+        """The level of ``attribute`` (a name of ``ATTRIBUTES``, or "subset") as a word."""
+        if attribute == "subset":
+            return next((name for name in _SETS if getattr(self, f"in_{name}")), "none")
+        value = getattr(self, attribute)
+        names = dict(ATTRIBUTES)[attribute]
+        return names[value] if 0 <= value < len(names) else str(value)
 
 
 @dataclass(frozen=True)
@@ -81,6 +132,31 @@ class BoxScore:
     changed: float  # share of the box's pixels that changed
     detail: float  # share of the original's fine detail that survived
     obscured: bool
+    attributes: FaceAttributes | None = None  # from gt_attrs.json, when the folder has one
+
+
+@dataclass(frozen=True)
+class GroupScore:
+    """How the boxes of one level of one attribute fared, over all sizes and at 20 px+."""
+
+    attribute: str
+    level: str
+    obscured: int
+    total: int
+    obscured_20: int
+    total_20: int
+
+    def to_dict(self) -> dict:
+        return {
+            "attribute": self.attribute,
+            "level": self.level,
+            "obscured": self.obscured,
+            "total": self.total,
+            "share": self.obscured / self.total if self.total else None,
+            "obscured_20+": self.obscured_20,
+            "total_20+": self.total_20,
+            "share_20+": self.obscured_20 / self.total_20 if self.total_20 else None,
+        }
 
 
 @dataclass(frozen=True)
@@ -108,6 +184,26 @@ class EvalResult:
     def misses(self) -> list[BoxScore]:
         return [b for b in self.boxes if not b.obscured]
 
+    def breakdown(self) -> list[GroupScore] | None:
+        """The share obscured by each level of each WIDER label, or None without labels.
+
+        Within an attribute the levels partition the boxes, so their totals add up to every
+        box; the official sets are reported nested (see ``_SETS``), with "none" beside them.
+        """
+        if not any(b.attributes is not None for b in self.boxes):
+            return None
+        groups = []
+        for attribute in [name for name, _ in ATTRIBUTES] + ["subset"]:
+            by_level: dict[str, list[BoxScore]] = {}
+            for b in self.boxes:
+                level = b.attributes.level(attribute) if b.attributes else _NO_LABELS
+                by_level.setdefault(level, []).append(b)
+            for level in _level_order(attribute, by_level):
+                groups.append(_group(attribute, level, by_level.get(level, [])))
+            if attribute == "subset":
+                groups = _nest_sets(groups)
+        return groups
+
     def to_dict(self) -> dict:
         buckets = {}
         for name, _, _ in BUCKETS:
@@ -117,7 +213,7 @@ class EvalResult:
                 "total": total,
                 "share": hit / total if total else None,
             }
-        return {
+        out = {
             "folder": self.folder,
             "images": self.images,
             "buckets": buckets,
@@ -131,6 +227,58 @@ class EvalResult:
                 "margin": MARGIN,
             },
         }
+        groups = self.breakdown()
+        if groups is not None:
+            out["attributes"] = [g.to_dict() for g in groups]
+        return out
+
+
+def _level_order(attribute: str, present: dict[str, list[BoxScore]]) -> list[str]:
+    """The levels present, in the attribute's own order, then unnamed ones, then boxes without
+    labels; the official sets always, since each nested row includes the ones before it."""
+    if attribute == "subset":
+        named, always = [*_SETS, "none"], set(_SETS)
+    else:
+        named, always = list(dict(ATTRIBUTES)[attribute]), set()
+    rest = sorted(set(present) - set(named) - {_NO_LABELS})
+    order = [n for n in named if n in present or n in always] + rest
+    return order + ([_NO_LABELS] if _NO_LABELS in present else [])
+
+
+def _group(attribute: str, level: str, boxes: Sequence[BoxScore]) -> GroupScore:
+    _, lo, hi = next(b for b in BUCKETS if b[0] == "20+")
+    big = [b for b in boxes if lo <= b.box[3] < hi]
+    return GroupScore(
+        attribute,
+        level,
+        sum(b.obscured for b in boxes),
+        len(boxes),
+        sum(b.obscured for b in big),
+        len(big),
+    )
+
+
+def _nest_sets(groups: list[GroupScore]) -> list[GroupScore]:
+    """Turn the "subset" rows from the innermost set each face is in into the official nested
+    sets: medium counts easy faces too, hard counts both."""
+    out, running = [], None
+    for g in groups:
+        if g.attribute == "subset" and g.level in _SETS:
+            running = g if running is None else _sum(g, running)
+            out.append(running)
+        else:
+            out.append(g)
+    return out
+
+
+def _sum(a: GroupScore, b: GroupScore) -> GroupScore:
+    return replace(
+        a,
+        obscured=a.obscured + b.obscured,
+        total=a.total + b.total,
+        obscured_20=a.obscured_20 + b.obscured_20,
+        total_20=a.total_20 + b.total_20,
+    )
 
 
 def load_ground_truth(folder: Path) -> list[dict]:
@@ -147,6 +295,44 @@ def load_ground_truth(folder: Path) -> list[dict]:
     return entries
 
 
+def load_attributes(folder: Path) -> dict[tuple[str, tuple[int, ...]], FaceAttributes] | None:
+    """Every face's WIDER labels in ``folder/gt_attrs.json`` by (image, box), or None when the
+    folder has no such file (plates, or a set without labels)."""
+    path = Path(folder) / "gt_attrs.json"
+    if not path.is_file():
+        return None
+    try:
+        entries = json.loads(path.read_text())
+        return {
+            (entry["image"], tuple(int(round(v)) for v in face["box"])): _attributes(face)
+            for entry in entries
+            for face in entry["faces"]
+        }
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc.msg})") from None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(
+            f"{path}: expected a list of {{'image': ..., 'faces': [...]}} ({exc})"
+        ) from None
+
+
+def _attributes(face: dict) -> FaceAttributes:
+    return FaceAttributes(
+        **{name: int(face.get(name, 0)) for name, _ in ATTRIBUTES},
+        **{f"in_{name}": bool(face.get(f"in_{name}", False)) for name in _SETS},
+    )
+
+
+def attach_attributes(
+    scores: Sequence[BoxScore],
+    attributes: dict[tuple[str, tuple[int, ...]], FaceAttributes] | None,
+) -> list[BoxScore]:
+    """``scores`` with each box's labels from ``load_attributes`` (unchanged without any)."""
+    if attributes is None:
+        return list(scores)
+    return [replace(s, attributes=attributes.get((s.image, s.box))) for s in scores]
+
+
 def evaluate(folder: Path, settings: Settings, anonymizer: _Anonymizer | None = None) -> EvalResult:
     """Run the pipeline on every image listed in ``folder/gt.json`` and score the outputs.
 
@@ -155,6 +341,7 @@ def evaluate(folder: Path, settings: Settings, anonymizer: _Anonymizer | None = 
     """
     folder = Path(folder)
     entries = load_ground_truth(folder)
+    attributes = load_attributes(folder)
     if anonymizer is None:
         from anonymize.api import Anonymizer
 
@@ -171,7 +358,7 @@ def evaluate(folder: Path, settings: Settings, anonymizer: _Anonymizer | None = 
             scores, total, changed = score_image(
                 before, after, entry.get("boxes", []), entry.get("ignore", []), entry["image"]
             )
-            boxes.extend(scores)
+            boxes.extend(attach_attributes(scores, attributes))
             bg_total += total
             bg_changed += changed
             dst.unlink()
@@ -230,7 +417,8 @@ def score_image(
 
 
 def format_report(result: EvalResult) -> str:
-    """A short table a person reads: share obscured by size, and over-redaction."""
+    """A short table a person reads: share obscured by size, and over-redaction; by WIDER's
+    labels too when the folder has them."""
     lines = [
         f"{result.folder}: {result.images} images, {len(result.boxes)} boxes, "
         f"{result.seconds:.0f} s",
@@ -248,7 +436,35 @@ def format_report(result: EvalResult) -> str:
         f"and <={MAX_DETAIL:.0%} of Laplacian detail left; boxes grown {MARGIN:.0%} per side "
         "for over-redaction"
     )
+    groups = result.breakdown()
+    if groups is not None:
+        lines.extend(format_breakdown(groups))
     return "\n".join(lines)
+
+
+def format_breakdown(groups: Sequence[GroupScore]) -> list[str]:
+    """The share obscured by each label level, for all faces and for faces 20 px+, and each
+    level's share of all the faces left readable (where the misses are)."""
+    misses = sum(g.total - g.obscured for g in groups if g.attribute == groups[0].attribute)
+    lines = [
+        "by WIDER FACE label (subsets nested: easy within medium within hard):",
+        f"{'label':>13} {'level':<12} {'obscured':>9} {'total':>6} {'share':>7}"
+        f" {'20px+ obs':>10} {'total':>6} {'share':>7} {'of misses':>10}",
+    ]
+    previous = None
+    for g in groups:
+        name = g.attribute if g.attribute != previous else ""
+        previous = g.attribute
+        lost = f"{100 * (g.total - g.obscured) / misses:9.1f}%" if misses else "         -"
+        lines.append(
+            f"{name:>13} {g.level:<12} {g.obscured:>9} {g.total:>6} {_share(g.obscured, g.total)}"
+            f" {g.obscured_20:>10} {g.total_20:>6} {_share(g.obscured_20, g.total_20)} {lost}"
+        )
+    return lines
+
+
+def _share(hit: int, total: int) -> str:
+    return f"{100 * hit / total:6.1f}%" if total else "      -"
 
 
 def _read(path: Path) -> np.ndarray:

@@ -6,6 +6,9 @@ scores the variant's preset uses, merges them as ``FaceDetector`` does, pads, ob
 with the project's ``obscure`` and scores the pixels with ``anonymize.eval``'s rule. It skips
 the tracker and the media writer, so its figures can differ slightly from
 ``python -m anonymize.eval`` (which runs the whole pipeline and is the figure we quote).
+When the folder has WIDER's labels (``gt_attrs.json``), a second table gives each variant's
+share obscured by blur, occlusion, pose, illumination and official subset, so that what an
+ingredient adds can be seen where the faces are lost.
 
 ``speed`` times ``FaceDetector.detect`` on frames of a video after a warm-up frame, as wall
 time and as this process's CPU time (the CPU time does not depend on the other work sharing
@@ -31,7 +34,7 @@ import numpy as np
 
 from anonymize.config import Settings
 from anonymize.detect.faces import PRESETS, FaceDetector, Preset, merge_passes
-from anonymize.eval import BUCKETS, EvalResult, score_image
+from anonymize.eval import BUCKETS, EvalResult, attach_attributes, load_attributes, score_image
 from anonymize.obscure import obscure
 from anonymize.types import Box, Region
 
@@ -66,6 +69,20 @@ VARIANTS = {
     ),
     "high": (_HIGH, 0.2),
 }
+# Columns of the table by WIDER label: (heading, attribute, level) of anonymize.eval's groups.
+LABEL_COLUMNS = (
+    ("blur0", "blur", "clear"),
+    ("blur1", "blur", "normal blur"),
+    ("blur2", "blur", "heavy blur"),
+    ("occ0", "occlusion", "none"),
+    ("occ1", "occlusion", "partial"),
+    ("occ2", "occlusion", "heavy"),
+    ("pose1", "pose", "atypical"),
+    ("illu1", "illumination", "extreme"),
+    ("easy", "subset", "easy"),
+    ("medium", "subset", "medium"),
+    ("hard", "subset", "hard"),
+)
 
 
 def ablate(folder: Path, cache: Path | None = None) -> None:
@@ -83,6 +100,7 @@ def ablate(folder: Path, cache: Path | None = None) -> None:
         flip=any(p.flip for p in presets),
     )
     detector = FaceDetector(preset=superset)
+    labels = load_attributes(folder)
     totals = {name: ([], 0, 0) for name in VARIANTS}
     for i, entry in enumerate(entries):
         image = cv2.imread(str(folder / entry["image"]))
@@ -107,16 +125,39 @@ def ablate(folder: Path, cache: Path | None = None) -> None:
                 image, out, entry["boxes"], entry.get("ignore", []), entry["image"]
             )
             kept, bg, ch = totals[name]
+            scored = attach_attributes(scored, labels)
             totals[name] = (kept + scored, bg + background, ch + changed)
+    results = {
+        name: EvalResult(str(folder), len(entries), tuple(scored), background, changed, 0.0)
+        for name, (scored, background, changed) in totals.items()
+    }
+    _print_sizes(results)
+    if labels is not None:
+        _print_labels(results)
+
+
+def _print_sizes(results: dict[str, EvalResult]) -> None:
     names = [b[0] for b in BUCKETS]
     print(f"{'variant':40s} " + " ".join(f"{n:>6s}" for n in names) + "   over")
-    for name, (scored, background, changed) in totals.items():
-        result = EvalResult(str(folder), len(entries), tuple(scored), background, changed, 0.0)
+    for name, result in results.items():
         shares = []
         for bucket in names:
             hit, total = result.bucket(bucket)
             shares.append(f"{100 * hit / max(1, total):6.1f}")
         print(f"{name:40s} " + " ".join(shares) + f" {100 * result.over_redaction:5.2f}%")
+
+
+def _print_labels(results: dict[str, EvalResult]) -> None:
+    """Share obscured of all faces by WIDER label, one column per label level."""
+    print(f"\n{'share obscured by WIDER label, all sizes':40s} ", end="")
+    print(" ".join(f"{heading:>6s}" for heading, _, _ in LABEL_COLUMNS))
+    for name, result in results.items():
+        groups = {(g.attribute, g.level): g for g in result.breakdown() or []}
+        shares = []
+        for _, attribute, level in LABEL_COLUMNS:
+            g = groups.get((attribute, level))
+            shares.append(f"{100 * g.obscured / g.total:6.1f}" if g and g.total else "     -")
+        print(f"{name:40s} " + " ".join(shares))
 
 
 def _pass_names(preset: Preset) -> list[str]:

@@ -9,9 +9,23 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
+from anonymize.cli import main
 from anonymize.config import Settings
-from anonymize.eval import EvalResult, _main, evaluate, format_report, score_image
+from anonymize.eval import (
+    _SETS,
+    ATTRIBUTES,
+    BoxScore,
+    EvalResult,
+    _main,
+    attach_attributes,
+    evaluate,
+    format_report,
+    load_attributes,
+    load_ground_truth,
+    score_image,
+)
 
 # Three real photos: 3, 4 and 4 faces, 27 to 374 px tall (one image is pasted twice below).
 PHOTOS = (
@@ -132,3 +146,142 @@ def test_real_pipeline_on_three_photos(three_photos, capsys):
 def test_a_folder_without_gt_json_is_a_usage_error(tmp_path, capsys):
     assert _main([str(tmp_path)]) == 2
     assert "gt.json" in capsys.readouterr().err
+
+
+def test_a_folder_without_labels_reports_as_before(three_photos):
+    gt = {e["image"]: e["boxes"] for e in json.loads((three_photos / "gt.json").read_text())}
+    result = evaluate(three_photos, Settings(), anonymizer=_CoverFirstBoxes(gt))
+    assert result.breakdown() is None
+    assert "attributes" not in result.to_dict()
+    assert "WIDER" not in format_report(result)
+
+
+def test_every_real_face_has_labels_and_each_breakdown_adds_up(shared_data):
+    folder = shared_data / "faces_wider_val"
+    labels = load_attributes(folder)
+    scores = [
+        # A stand-in outcome that differs across sizes and images, so sums are tested.
+        BoxScore(e["image"], tuple(box), 0.0, 0.0, (box[0] + box[3]) % 3 > 0)
+        for e in load_ground_truth(folder)
+        for box in e["boxes"]
+    ]
+    result = EvalResult(str(folder), 197, tuple(attach_attributes(scores, labels)), 1, 0, 0.0)
+    assert len(result.boxes) == 2593 and all(b.attributes for b in result.boxes)
+    groups = result.breakdown()
+    hit, total = result.bucket("all")
+    hit_20, total_20 = result.bucket("20+")
+    for attribute in [name for name, _ in ATTRIBUTES]:
+        rows = [g for g in groups if g.attribute == attribute]
+        assert sum(g.total for g in rows) == total and sum(g.obscured for g in rows) == hit
+        assert sum(g.total_20 for g in rows) == total_20
+        assert sum(g.obscured_20 for g in rows) == hit_20
+    subsets = {g.level: g for g in groups if g.attribute == "subset"}
+    assert list(subsets) == ["easy", "medium", "hard", "none"]
+    assert subsets["easy"].total <= subsets["medium"].total <= subsets["hard"].total
+    assert subsets["hard"].total + subsets["none"].total == total
+    assert subsets["hard"].obscured + subsets["none"].obscured == hit
+    official = [f for e in json.loads((folder / "gt_attrs.json").read_text()) for f in e["faces"]]
+    for name in ("easy", "medium", "hard"):
+        assert subsets[name].total == sum(f[f"in_{name}"] for f in official)
+
+
+class _CoverListed:
+    """A stand-in pipeline that obscures exactly the boxes it is given, per image."""
+
+    def __init__(self, covered: dict[str, list]):
+        self.covered = covered
+
+    def anonymize_file(self, src: Path, dst: Path, report: bool = False) -> None:
+        image = cv2.imread(str(src))
+        for x, y, w, h in self.covered.get(src.name, []):
+            image[y : y + h, x : x + w] = 0
+        cv2.imwrite(str(dst), image)
+
+
+def _face(box, in_sets=0, **labels) -> dict:
+    """A gt_attrs.json face; ``in_sets`` = 1 easy (and medium, hard), 2 medium, 3 hard."""
+    levels = {"blur": 0, "occlusion": 0, "pose": 0, "illumination": 0, "expression": 0}
+    sets = {f"in_{name}": bool(in_sets) and k >= in_sets for k, name in enumerate(_SETS, 1)}
+    return {"box": box, **levels, "invalid": 0, **sets, **labels}
+
+
+@pytest.fixture()
+def labelled_folder(tmp_path) -> Path:
+    """Two generated photos, five faces: four labelled, one (in b.png) not listed."""
+    image = _textured(200, 300)
+    for name in ("a.png", "b.png"):
+        cv2.imwrite(str(tmp_path / name), image)
+    a = [[10, 10, 40, 50], [100, 20, 30, 12], [200, 100, 25, 30]]
+    b = [[20, 30, 60, 60], [150, 120, 40, 22]]
+    gt = [{"image": "a.png", "boxes": a, "ignore": []}, {"image": "b.png", "boxes": b}]
+    attrs = [
+        {
+            "image": "a.png",
+            "faces": [
+                _face(a[0], 1),
+                _face(a[1], 3, blur=2, occlusion=1),
+                _face(a[2], 2, blur=1, pose=1),
+            ],
+        },
+        {"image": "b.png", "faces": [_face(b[0], 0, blur=2, occlusion=2, illumination=1)]},
+    ]
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    (tmp_path / "gt_attrs.json").write_text(json.dumps(attrs))
+    return tmp_path
+
+
+LABELLED_TABLE = """\
+by WIDER FACE label (subsets nested: easy within medium within hard):
+        label level         obscured  total   share  20px+ obs  total   share  of misses
+         blur clear                1      1  100.0%          1      1  100.0%       0.0%
+              normal blur          0      1    0.0%          0      1    0.0%      50.0%
+              heavy blur           1      2   50.0%          0      1    0.0%      50.0%
+              no labels            1      1  100.0%          1      1  100.0%       0.0%
+    occlusion none                 1      2   50.0%          1      2   50.0%      50.0%
+              partial              1      1  100.0%          0      0       -       0.0%
+              heavy                0      1    0.0%          0      1    0.0%      50.0%
+              no labels            1      1  100.0%          1      1  100.0%       0.0%
+         pose typical              2      3   66.7%          1      2   50.0%      50.0%
+              atypical             0      1    0.0%          0      1    0.0%      50.0%
+              no labels            1      1  100.0%          1      1  100.0%       0.0%
+ illumination normal               2      3   66.7%          1      2   50.0%      50.0%
+              extreme              0      1    0.0%          0      1    0.0%      50.0%
+              no labels            1      1  100.0%          1      1  100.0%       0.0%
+   expression typical              2      4   50.0%          1      3   33.3%     100.0%
+              no labels            1      1  100.0%          1      1  100.0%       0.0%
+      invalid no                   2      4   50.0%          1      3   33.3%     100.0%
+              no labels            1      1  100.0%          1      1  100.0%       0.0%
+       subset easy                 1      1  100.0%          1      1  100.0%       0.0%
+              medium               1      2   50.0%          1      2   50.0%      50.0%
+              hard                 2      3   66.7%          1      2   50.0%      50.0%
+              none                 0      1    0.0%          0      1    0.0%      50.0%
+              no labels            1      1  100.0%          1      1  100.0%       0.0%"""
+
+
+def test_a_labelled_folder_gives_the_expected_table(labelled_folder):
+    covered = {"a.png": [[10, 10, 40, 50], [100, 20, 30, 12]], "b.png": [[150, 120, 40, 22]]}
+    result = evaluate(labelled_folder, Settings(), anonymizer=_CoverListed(covered))
+    # b.png's second face is obscured but not labelled; two labelled faces are left readable.
+    assert format_report(result).endswith(LABELLED_TABLE)
+    assert result.to_dict()["attributes"][0] == {
+        "attribute": "blur",
+        "level": "clear",
+        "obscured": 1,
+        "total": 1,
+        "share": 1.0,
+        "obscured_20+": 1,
+        "total_20+": 1,
+        "share_20+": 1.0,
+    }
+
+
+def test_unreadable_labels_are_a_readable_error(labelled_folder):
+    (labelled_folder / "gt_attrs.json").write_text(json.dumps([{"image": "a.png"}]))
+    with pytest.raises(ValueError, match="gt_attrs.json"):
+        load_attributes(labelled_folder)
+
+
+def test_the_eval_command_prints_the_breakdown(labelled_folder):
+    result = CliRunner().invoke(main, ["eval", str(labelled_folder), "--targets", "faces"])
+    assert result.exit_code == 0, result.output
+    assert "by WIDER FACE label" in result.output and "no labels" in result.output
