@@ -481,7 +481,9 @@ class _Barrier:
     rail: int  # px tall
     phase: float  # px: where the first post stands
 
-    def mask(self, here: tuple[float, float, float], first: tuple[float, float, float]) -> Occluder:
+    def mask(
+        self, here: tuple[float, float, float], first: tuple[float, float, float]
+    ) -> np.ndarray:
         """Pixels hidden in a frame filmed at ``here``, the first frame at ``first``."""
         s, px, py = here
         dx = -PARALLAX * (px - first[1]) * s
