@@ -708,20 +708,17 @@ def _wait_for(condition, timeout: float = 60.0) -> None:
 def _complete(src_folder: Path, out: Path, audit: Path) -> dict[str, str]:
     """Check every output at a final name is whole; return their hashes.
 
-    A video at a final name decodes to as many frames as its input; a photo reads; an
-    audit record names its output's hash. Temporary files are hidden and marked partial.
+    A video at a final name decodes to as many frames as its input; a photo reads; each has
+    its audit record, which names its hash (a record may precede its output: it is written
+    just before the output takes its name). Temporary files are hidden and marked partial.
     """
     finals = {}
-    for path in sorted(audit.glob("*")) if audit.exists() else []:
-        if re.fullmatch(r"\..*\.json\.\d+\.tmp", path.name):
-            continue
-        report = load_regions(path)
-        output = out / path.name.removesuffix(".json")
-        assert report.output.sha256 == _sha256(output), path.name
     for path in sorted(out.iterdir()):
         if PARTIAL_MARKER in path.name:
             assert path.name.startswith("."), path.name
             continue
+        record = load_regions(audit / f"{path.name}.json")
+        assert record.output.sha256 == _sha256(path), path.name
         if path.suffix == ".mp4":
             assert _frame_count(path) == _frame_count(src_folder / path.name), path.name
         else:
