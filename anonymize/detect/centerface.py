@@ -23,6 +23,7 @@ __all__ = ["CenterFace", "model_path"]
 # Outputs, in the graph's order: heatmap, log-scale, offset, landmarks.
 _STRIDE = 4
 _ALIGN = 32  # the network downsamples by 32: inputs must be multiples of it
+_BATCH = 8
 
 
 def model_path() -> Path:
@@ -79,6 +80,10 @@ class CenterFace:
         """Boxes and scores of each of ``views`` (N x H x W x 3, BGR, sides multiples of 32),
         in the view's pixels: one batched run, so many small looks cost one call."""
         blob = cv2.dnn.blobFromImages(list(views), 1.0, None, (0, 0, 0), swapRB=True)
+        # Batches padded to a multiple of _BATCH: each new input shape costs the runtime a
+        # first, slow pass and memory it keeps, so the shapes seen stay few.
+        padded = -(-len(views) // _BATCH) * _BATCH
+        blob = np.concatenate([blob, np.zeros((padded - len(views), *blob.shape[1:]), blob.dtype)])
         heat, size, offset, _ = self.network.run(blob)
         return [_decode(heat[k, 0], size[k], offset[k], self.threshold) for k in range(len(views))]
 
