@@ -359,7 +359,7 @@ def test_ray_writes_what_the_local_pool_writes(archive, tmp_path, ray_address):
     remote = _batch(archive, tmp_path / "ray", engine="ray", address=ray_address)
     assert {r["status"] for r in remote.values()} == {"done"}
     _assert_same_outputs(archive, tmp_path / "local", tmp_path / "ray")
-    strip = ("input", "output")
+    strip = ("input", "output", "record")
     assert [{k: v for k, v in r.items() if k not in strip} for r in local.values()] == [
         {k: v for k, v in remote[i].items() if k not in strip} for i in local
     ]
