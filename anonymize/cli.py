@@ -263,9 +263,15 @@ class _Records:
 
 
 def _records(
-    first_input: Path, audit: Path | None, sidecar: bool, no_report: bool, neutral: bool = False
+    first_input: Path,
+    audit: Path | None,
+    sidecar: bool,
+    no_report: bool,
+    neutral: bool = False,
+    output: Path | None = None,
 ) -> _Records:
-    """Check the record options against each other and settle where the records go."""
+    """Check the record options against each other and against the output folder (``output``
+    when it names one), and settle where the records go."""
     if no_report and (sidecar or audit or neutral):
         other = "--sidecar" if sidecar else "--audit" if audit else "--neutral-names"
         hint = " (the audit record is where the names are kept)" if neutral else ""
@@ -278,7 +284,21 @@ def _records(
     if sidecar:
         click.echo("warning: --sidecar puts each input's name and hash beside its output", err=True)
         return _Records(write=True)
-    return _Records(write=True, folder=audit or default_audit_folder(first_input))
+    folder = audit or default_audit_folder(first_input)
+    if output is not None and output.suffix.lower() not in _MEDIA and inside(folder, output):
+        raise click.UsageError(
+            f"the audit folder {_show(folder)} is inside the output folder; "
+            "name one outside it with --audit"
+        )
+    try:  # checked now, not after the first file's work (raw footage may be read-only)
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as err:
+        raise click.UsageError(
+            f"cannot write audit records in {_show(folder)} ({err.strerror or err}); "
+            "name a folder for them with --audit DIR"
+        ) from None
+    return _Records(write=True, folder=folder)
 
 
 @main.command("run")
@@ -310,7 +330,7 @@ def run(
     **settings_kw,
 ) -> None:
     """Obscure every face and plate in INPUTS (files or folders)."""
-    records = _records(inputs[0], audit, sidecar, no_report, neutral_names)
+    records = _records(inputs[0], audit, sidecar, no_report, neutral_names, output)
     jobs = _plan(inputs, output, records.folder, neutral_names)
     anonymizer = Anonymizer(_settings(**settings_kw))
     results = []
@@ -592,7 +612,7 @@ def batch(
     cluster (whose workers must see the same paths, e.g. a shared file system)."""
     if address and engine != "ray":
         raise click.UsageError("--address needs --engine ray")
-    records = _records(inputs[0], audit, sidecar, no_report, neutral_names)
+    records = _records(inputs[0], audit, sidecar, no_report, neutral_names, output)
     jobs = _plan(inputs, output, records.folder, neutral_names)
     settings = _settings(**settings_kw)
     order = {(str(job.src), str(job.dst)): i for i, job in enumerate(jobs)}
@@ -648,12 +668,6 @@ def _plan(
     """
     if neutral and audit is None:
         raise ValueError("neutral names need an audit folder to keep their key and mapping")
-    if audit is not None and output is not None and output.suffix.lower() not in _MEDIA:
-        if inside(audit, output):
-            raise click.UsageError(
-                f"the audit folder {_show(audit)} is inside the output folder; "
-                "name one outside it with --audit"
-            )
     single_file = len(inputs) == 1 and inputs[0].is_file()
     if (
         single_file

@@ -174,3 +174,17 @@ def test_render_writes_its_record_in_the_audit_folder_too(samples_dir, tmp_path)
     record = raw / "anonymize-audit" / "safe.jpg.json"
     assert f"audit record: {record}" in result.stderr
     assert load_regions(record).input.name == PHOTO
+
+
+def test_when_the_audit_folder_cannot_be_made_the_run_asks_for_one_first(samples_dir, tmp_path):
+    """Raw footage may sit on a read-only card: the run says so before any work, not after
+    each file (here a file already holds the audit folder's name)."""
+    raw = tmp_path / "card"
+    raw.mkdir()
+    (raw / "p.jpg").write_bytes((samples_dir / "portrait.jpg").read_bytes())
+    (tmp_path / "anonymize-audit").write_text("in the way")
+    for extra in ([], ["--neutral-names"]):
+        refused = _run(str(raw), "-o", str(tmp_path / "out"), *extra)
+        assert refused.exit_code == 2 and "--audit DIR" in refused.stderr
+        assert "Traceback" not in refused.output
+        assert not (tmp_path / "out").exists()
