@@ -4,6 +4,7 @@ Every model the tool uses is an ONNX graph read from an installed wheel. OpenVIN
 several times cheaper than onnxruntime on the same CPU, in bfloat16 where the processor has
 native bf16 arithmetic (AVX-512 BF16 or AMX) and in float32 elsewhere; onnxruntime is the
 fallback when OpenVINO is not installed or cannot compile a graph. ``backend`` forces one.
+OpenVINO is loaded with its usage reporting made impossible (see :func:`_refuse_telemetry`).
 
 Before either sees a graph, it is tidied once in memory (the wheel's file is never written):
 weights that the file lists as graph inputs become plain constants (onnxruntime runs
@@ -14,6 +15,7 @@ sizes, so one loaded network serves every frame size.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,7 +26,15 @@ from typing import Literal
 import numpy as np
 import onnx
 
-__all__ = ["BACKENDS", "Backend", "Engine", "Network", "RuntimeFailure", "load"]
+__all__ = [
+    "BACKENDS",
+    "Backend",
+    "Engine",
+    "Network",
+    "RuntimeFailure",
+    "load",
+    "openvino_available",
+]
 
 Backend = Literal["auto", "openvino", "onnxruntime"]
 BACKENDS: tuple[Backend, ...] = ("auto", "openvino", "onnxruntime")
@@ -112,9 +122,32 @@ def _openvino(graph: bytes, name: str) -> Network:
 
 @cache
 def _core():
+    _refuse_telemetry()
     import openvino
 
     return openvino.Core()
+
+
+def _refuse_telemetry() -> None:
+    """Keep OpenVINO's usage reports from ever being sent.
+
+    OpenVINO's package, on import, loads its model converter, which reports the import to an
+    analytics service (and writes a client id under the home folder) unless the user has
+    opted out. anonymize never converts models, and nothing may leave the machine: with both
+    modules unimportable, OpenVINO skips its converter (it allows for it being absent) and
+    its telemetry never loads.
+    """
+    for name in ("openvino_telemetry", "openvino.tools.ovc"):
+        sys.modules.setdefault(name, None)
+
+
+def openvino_available() -> bool:
+    """Whether OpenVINO can be loaded here (imported the way this module imports it)."""
+    try:
+        _core()
+    except Exception:
+        return False
+    return True
 
 
 def _onnxruntime(graph: bytes, name: str) -> Network:

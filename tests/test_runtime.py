@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -49,7 +52,8 @@ def _matched(a: list[Detection], b: list[Detection]) -> float:
 
 @pytest.fixture(scope="module")
 def openvino_available() -> None:
-    pytest.importorskip("openvino")
+    if not runtime.openvino_available():
+        pytest.skip("OpenVINO is not installed")
 
 
 def _agreement(fast, reference, folder: Path) -> float:
@@ -134,3 +138,26 @@ def test_report_records_where_each_network_ran(tmp_path: Path) -> None:
     assert regions.runtime == {"centerface": "onnxruntime fp32"}
     save(regions, tmp_path / "r.json")
     assert load(tmp_path / "r.json").runtime == {"centerface": "onnxruntime fp32"}
+
+
+def test_openvino_loads_without_its_telemetry(tmp_path: Path) -> None:
+    """OpenVINO reports its own import to an analytics service unless told not to; the
+    runtime layer must load it with that made impossible, before anything else imports it."""
+    probe = (
+        "import socket, sys\n"
+        "def refuse(*a, **k): raise SystemExit('network used')\n"
+        "socket.socket.connect = refuse\n"
+        "socket.create_connection = refuse\n"
+        "from anonymize import runtime\n"
+        "from anonymize.detect.centerface import model_path\n"
+        "network = runtime.load(model_path(), 'centerface', 'openvino')\n"
+        "assert sys.modules.get('openvino_telemetry') is None, 'telemetry loaded'\n"
+        "print(network.engine)\n"
+    )
+    env = {**os.environ, "HOME": str(tmp_path), "CI": ""}  # CI=true would mute it anyway
+    result = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("openvino")
+    assert not (tmp_path / "intel").exists()  # no client id written either
