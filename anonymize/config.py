@@ -52,12 +52,11 @@ class Settings:
     def padding_for(self, height: float, still: bool) -> float:
         """The padding of a box this tall, in a photo (``still``) or a video.
 
-        In a photo a face found at 100 px or more is placed to within a few per cent of its
-        size, and a fixed share of a large box is a wide band of the picture (faces_wider_val:
-        half the padding above 100 px keeps every face 50 px+ covered and halves the area
-        changed around them). In video the box wobbles from frame to frame and the face moves
-        between keyframes: on the moving-sequence benchmark half padding raised leaked
-        face-frames of faces 20 px+ from 2.6 to 11.0 per 1000 (seed 1), so video keeps it all.
+        In a photo a face found at ``LARGE_BOX_PX`` or more is placed to within a few per cent
+        of its size, and a fixed share of a large box is a wide band of the picture, so large
+        boxes take half. In video the box wobbles from frame to frame and the face moves
+        between keyframes, so video keeps it all. The measurements behind both are in
+        docs/tuning.md (Settings, ``padding``).
         """
         return self.padding / 2 if still and height >= LARGE_BOX_PX else self.padding
 

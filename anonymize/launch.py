@@ -2,12 +2,12 @@
 
 The face model's large passes allocate a few hundred MB of activations and free them again,
 per pass, on every keyframe. glibc serves such blocks with fresh ``mmap`` calls, so the
-kernel faults in and zeroes every 4 KiB page anew: on a 1080p street clip a third of the CPU
-time went to the kernel. With ``glibc.malloc.hugetlb=1`` malloc asks for transparent huge
-pages and those faults mostly disappear (same clip, default settings: 67 s -> 44 s wall,
-43 s -> 10 s of system CPU, peak memory 1.17 -> 1.26 GB). glibc reads its tunables only when
-a process starts, so the command re-executes itself once with the tunable set; elsewhere
-(not Linux, or a libc that does not know the tunable) it is ignored and nothing changes.
+kernel faults in and zeroes every 4 KiB page anew, and much of the CPU time goes to the
+kernel. With ``glibc.malloc.hugetlb=1`` malloc asks for transparent huge pages and those
+faults mostly disappear, for a little more peak memory (figures: docs/tuning.md, Start-up).
+glibc reads its tunables only when a process starts, so the command re-executes itself once
+with the tunable set; elsewhere (not Linux, or a libc that does not know the tunable) it is
+ignored and nothing changes.
 """
 
 from __future__ import annotations

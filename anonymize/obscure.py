@@ -9,8 +9,7 @@ region, so strength scales with size.
 
 Face masks are ``rounded`` by default: a squircle (``|x|^3 + |y|^3 <= 1``) fills the corners of
 the face's box that an ellipse leaves, so less padding covers the whole face and less of the
-picture around it is changed (measured on faces_wider_val against an ellipse with the same
-padding: more faces covered for less area).
+picture around it is changed (see docs/tuning.md, Masks).
 """
 
 from __future__ import annotations

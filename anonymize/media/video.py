@@ -198,7 +198,7 @@ class VideoWriter:
         """How long ``frame`` shows, in output units: its own duration when the input says
         (a GIF's frames each have theirs), else one frame at the average rate. The muxer
         ends the last frame with it, so an average there would stretch or cut it (a GIF's
-        100 ms last frame became 180 ms after a long first frame)."""
+        short last frame grew after a long first frame)."""
         if frame.duration:
             return max(1, round(frame.duration * self._source_time_base / self._time_base))
         return self._step
