@@ -3,8 +3,8 @@
 Read top to bottom, for each frame: is it a scene cut? is it a keyframe? how did the camera
 move? run the full detectors (keyframes) or the quick passes plus a close look where the
 tracker expects what the quick pass missed (between them); feed the tracker; hand on every
-frame the tracker has settled. A frame waits only until the tracker settles it (its lag), so
-memory stays flat however long the file is.
+frame the tracker has made final. A frame waits only until it is final (the tracker's lag),
+so memory stays flat however long the file is.
 
 ``api`` (writing and detecting), the review page and the benchmarks all run this one loop.
 """
@@ -25,7 +25,7 @@ from anonymize.detect.base import Detector, NearDetector, QuickDetector
 from anonymize.motion import CameraMotion
 from anonymize.obscure import whole_frame
 from anonymize.track import Tracker, TrackerConfig
-from anonymize.types import Detection, Frame, Region
+from anonymize.types import Detection, Frame, Label, Region
 
 __all__ = ["KEY_CHANGE", "Analysis", "AnalysisError", "Schedule", "StageTimes", "is_scene_cut"]
 
@@ -182,13 +182,13 @@ class Analysis:
         self.stages = stages or StageTimes()
         self.tracker = Tracker((tracker or TrackerConfig()).spanning(every), frame_size)
         # Between keyframes these labels come from quick passes, which miss more.
-        self._quick_labels = [
+        self._quick_labels: list[Label] = [
             label for d in self.detectors if isinstance(d, QuickDetector) for label in d.labels
         ]
 
     def run(self, frames: Iterable[Frame]) -> Iterator[tuple[Frame, list[Region]]]:
         """Every frame in order with the regions to cover in it (boxes as the tracker keeps
-        them, before padding), once the tracker has settled it."""
+        them, before padding), once the tracker has made it final."""
         schedule, camera = Schedule(self.every), CameraMotion()
         measure = self.stages.measure
         waiting: dict[int, tuple[Frame, list[Region]]] = {}
@@ -208,20 +208,20 @@ class Analysis:
                 own, detections = [whole_frame(*self.frame_size)], []
             waiting[frame.index] = (frame, own)
             with measure("tracking"):
-                settled = self.tracker.update(
+                final = self.tracker.update(
                     frame.index,
                     detections,
                     scene_cut=cut,
                     motion=motion,
-                    quick=() if full else self._quick_labels,
+                    quick_labels=() if full else self._quick_labels,
                 )
-            for index, regions in settled:
+            for index, regions in final:
                 done, own = waiting.pop(index)
                 yield done, own + regions
             previous = small
         with measure("tracking"):
-            settled = self.tracker.finish()
-        for index, regions in settled:
+            final = self.tracker.finish()
+        for index, regions in final:
             done, own = waiting.pop(index)
             yield done, own + regions
 
@@ -247,14 +247,14 @@ class Analysis:
                         found += detector.detect(frame.image)
                     continue
                 with measure(f"{detector.name}: quick"):
-                    quick = detector.detect_quick(frame.image)
+                    seen = detector.detect_quick(frame.image)
                 if isinstance(detector, NearDetector):
-                    expected = self.tracker.expected(motion, cut, quick)
+                    expected = self.tracker.expected(motion, cut, seen)
                     near = [r.box for r in expected if r.label in detector.labels]
                     if near:
                         with measure(f"{detector.name}: near"):
-                            quick += detector.detect_near(frame.image, near)
-                found += quick
+                            seen += detector.detect_near(frame.image, near)
+                found += seen
             return found
         except Exception as err:  # any detector failure: fail closed, never pass the frame
             if self.obscure_failed:

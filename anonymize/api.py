@@ -1,8 +1,8 @@
 """The Python entry points the CLI calls: detect regions, render from regions, or both.
 
 A video is analysed in one pass: a decoder thread reads ahead, the detectors run (in full on
-keyframes, quick passes in between), the tracker settles each frame's regions a bounded number
-of frames later, and an encoder thread obscures and writes the frames it has settled. Only
+keyframes, quick passes in between), the tracker makes each frame's regions final a bounded
+number of frames later, and an encoder thread obscures and writes the frames made final. Only
 those few frames wait in memory, so memory stays flat on long files. ``detect`` is the same
 pass without the writing and ``render`` draws exactly a regions file, so the one-shot command
 writes what ``detect`` followed by ``render`` writes.

@@ -3,13 +3,30 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Literal
+from typing import Literal, cast, get_args
 
-__all__ = ["LARGE_BOX_PX", "Settings", "MODES", "SHAPES", "SENSITIVITIES", "TARGETS"]
+__all__ = [
+    "LARGE_BOX_PX",
+    "MODES",
+    "SENSITIVITIES",
+    "SHAPES",
+    "TARGETS",
+    "Mode",
+    "Sensitivity",
+    "Settings",
+    "Shape",
+    "check_sensitivity",
+]
 
-MODES = ("blur", "mosaic", "solid")
-SHAPES = ("rounded", "ellipse", "box")
-SENSITIVITIES = ("lean", "standard", "high")
+# Each closed set of values is one type; its tuple (for choices and checks) is read from it.
+# How much the detectors look: each detector keeps one preset per sensitivity (``PRESETS``
+# in anonymize/detect/faces.py and plates.py), built the same way.
+Sensitivity = Literal["lean", "standard", "high"]
+Mode = Literal["blur", "mosaic", "solid"]  # how a region is made unreadable
+Shape = Literal["rounded", "ellipse", "box"]  # the mask of a face
+SENSITIVITIES: tuple[Sensitivity, ...] = get_args(Sensitivity)
+MODES: tuple[Mode, ...] = get_args(Mode)
+SHAPES: tuple[Shape, ...] = get_args(Shape)
 TARGETS = ("faces", "plates")
 LARGE_BOX_PX = 100  # boxes this tall or taller get half the padding
 
@@ -33,10 +50,10 @@ class Settings:
     """
 
     targets: tuple[str, ...] = TARGETS
-    sensitivity: Literal["lean", "standard", "high"] = "standard"
-    mode: Literal["blur", "mosaic", "solid"] = "blur"
-    plate_mode: Literal["blur", "mosaic", "solid"] = "solid"
-    shape: Literal["rounded", "ellipse", "box"] = "rounded"
+    sensitivity: Sensitivity = "standard"
+    mode: Mode = "blur"
+    plate_mode: Mode = "solid"
+    shape: Shape = "rounded"
     padding: float = 0.2
     audio: Literal["copy", "drop"] = "copy"
     keep_metadata: bool = False
@@ -62,3 +79,11 @@ class Settings:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def check_sensitivity(value: str) -> Sensitivity:
+    """``value`` as a :data:`Sensitivity`, or a ValueError naming the choices: every detector
+    refuses an unknown sensitivity with the same sentence."""
+    if value not in SENSITIVITIES:
+        raise ValueError(f"unknown sensitivity {value!r}; choose from {', '.join(SENSITIVITIES)}")
+    return cast(Sensitivity, value)

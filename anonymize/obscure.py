@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from anonymize.config import Settings
-from anonymize.types import Box, Region
+from anonymize.types import Box, Label, Region
 
 __all__ = ["CELLS", "obscure", "whole_frame"]
 
@@ -29,7 +29,7 @@ CELLS = 6  # cells along the longer side of a region: a padded face keeps ~4 acr
 _MIN_CELL_PX = 4  # a tiny region still loses everything finer than this
 _CANVAS_PX_PER_CELL = 8  # resolution the blur is drawn at before it is stretched to the region
 _SOLID_BGR = (40, 40, 40)
-_BOX_LABELS = frozenset({"plate", "area", "frame"})  # rectangles by nature: never rounded
+_BOX_LABELS: frozenset[Label] = frozenset({"plate", "area", "frame"})  # rectangles: never rounded
 _EXPONENTS = {"ellipse": 2.0, "rounded": 3.0}  # superellipse exponent of each mask shape
 
 

@@ -21,7 +21,7 @@ from typing import cast
 import jsonschema
 
 from anonymize import __version__
-from anonymize.types import Box, Region
+from anonymize.types import Box, Label, Region
 
 __all__ = [
     "FORMAT",
@@ -64,7 +64,7 @@ class TrackInfo:
     """A track's summary: where it starts and ends, and how much of it a detector saw."""
 
     id: int
-    label: str
+    label: Label
     first_frame: int
     last_frame: int
     detected_frames: int = 0
@@ -84,7 +84,7 @@ class ManualRegion:
     keyframe) covered from ``start`` to ``end`` seconds (a caption, a badge, a screen)."""
 
     id: str
-    label: str
+    label: Label
     start: float
     end: float
     keyframes: tuple[Keyframe, ...]

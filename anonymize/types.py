@@ -8,10 +8,17 @@ upright frame, ``x2``/``y2`` exclusive.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import numpy as np
 
-__all__ = ["Box", "Detection", "Frame", "Region"]
+__all__ = ["LABELS", "Box", "Detection", "Frame", "Label", "Region"]
+
+# What a region covers, as the regions file and the report spell it: a ``face`` or a
+# ``plate`` (found by a detector, or drawn by hand), an ``area`` drawn by hand (a caption, a
+# badge: always a rectangle), or a whole ``frame`` covered because it could not be analysed.
+Label = Literal["face", "plate", "area", "frame"]
+LABELS: tuple[Label, ...] = get_args(Label)
 
 
 @dataclass(frozen=True)
@@ -86,7 +93,7 @@ class Detection:
 
     box: Box
     score: float
-    label: str  # "face" or "plate"
+    label: Label  # "face" or "plate": what a detector finds
     source: str = ""  # detector name, for the report and for tuning
 
 
@@ -99,7 +106,7 @@ class Region:
     """
 
     box: Box
-    label: str
+    label: Label
     score: float = 1.0
     track: int | None = None
     detected: bool = True

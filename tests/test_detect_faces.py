@@ -123,7 +123,7 @@ def test_every_sensitivity_the_cli_offers_builds_every_detector(sensitivity):
 
 
 def test_lean_is_leaner_about_faces_only():
-    assert PlateDetector("lean").profile == PlateDetector("standard").profile
+    assert PlateDetector("lean").preset == PlateDetector("standard").preset
     lean, standard = PRESETS["lean"], PRESETS["standard"]
     assert lean.fused_threshold > standard.fused_threshold
     assert set(lean.centerface_sizes) < set(standard.centerface_sizes)

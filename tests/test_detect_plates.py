@@ -224,7 +224,7 @@ def test_small_frames_get_an_upscaled_pass(detector):
     factor = 640 / max(image.shape[:2])
     small = cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
     gt = Box.from_xywh(*entry["boxes"][0]).scaled(factor)
-    assert detector.profile.passes(*small.shape[:2]) == (640, 512, 1280)
-    assert detector.profile.passes(1080, 1920) == (640, 512)
+    assert detector.preset.passes(*small.shape[:2]) == (640, 512, 1280)
+    assert detector.preset.passes(1080, 1920) == (640, 512)
     cover = max(d.box.padded(0.2).intersection(gt) / gt.area for d in detector.detect(small))
     assert cover > 0.9

@@ -108,7 +108,7 @@ def _keyframed(per_frame: list[list[Detection]], quick_odd: bool) -> dict[int, l
     out = []
     for i, dets in enumerate(per_frame):
         quick = ("face",) if quick_odd and i % 2 else ()
-        out += tracker.update(i, dets, quick=quick)
+        out += tracker.update(i, dets, quick_labels=quick)
     return dict(out + tracker.finish())
 
 
@@ -386,7 +386,7 @@ def test_shake_is_measured_on_full_detections_when_a_quick_pass_draws_boxes_diff
     for i in range(12):
         full = i % 2 == 0
         dets = [_det(100, 100, 40)] if full else [_det(94, 94, 52)]
-        out += tracker.update(i, dets, quick=() if full else ("face",))
+        out += tracker.update(i, dets, quick_labels=() if full else ("face",))
     out += tracker.update(12, [])  # missed once: the box there is carried
     out += tracker.update(13, [_det(100, 100, 40)])
     out += tracker.finish()

@@ -7,7 +7,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from anonymize.types import Box, Detection
+from anonymize.types import Box, Detection, Label
 
 __all__ = ["Detector", "NearDetector", "QuickDetector"]
 
@@ -21,7 +21,7 @@ class Detector(Protocol):
     """
 
     name: str
-    labels: tuple[str, ...]
+    labels: tuple[Label, ...]
 
     def detect(self, frame: np.ndarray) -> list[Detection]: ...
 

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import cv2
 import numpy as np
 
-from anonymize.types import Box, Detection
+from anonymize.types import Box, Detection, Label
 
 __all__ = ["BlazeFace"]
 
@@ -25,7 +25,7 @@ _MODELS = {"short": 0, "full": 1}
 class BlazeFace:
     """Faces from one BlazeFace model on a BGR image; the graph is built on first use."""
 
-    labels = ("face",)
+    labels: tuple[Label, ...] = ("face",)
 
     def __init__(self, model: str = "full", threshold: float = 0.5) -> None:
         if model not in _MODELS:

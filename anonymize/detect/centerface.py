@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from anonymize import runtime
-from anonymize.types import Box, Detection
+from anonymize.types import Box, Detection, Label
 
 __all__ = ["CenterFace", "model_path"]
 
@@ -42,7 +42,7 @@ class CenterFace:
     """
 
     name = "centerface"
-    labels = ("face",)
+    labels: tuple[Label, ...] = ("face",)
 
     def __init__(
         self, threshold: float = 0.5, scale: float = 1.0, backend: runtime.Backend = "auto"

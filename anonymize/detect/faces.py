@@ -20,10 +20,11 @@ import cv2
 import numpy as np
 
 from anonymize import runtime
+from anonymize.config import Sensitivity, check_sensitivity
 from anonymize.detect.blazeface import BlazeFace
 from anonymize.detect.centerface import CenterFace
 from anonymize.detect.merge import merge_boxes
-from anonymize.types import Box, Detection
+from anonymize.types import Box, Detection, Label
 
 __all__ = ["PRESETS", "FaceDetector", "Preset", "merge_passes"]
 
@@ -60,6 +61,12 @@ class Preset:
     large_px: float = float("inf")
     large_threshold: float = 0.0
 
+    def one_threshold(self) -> Preset:
+        """This preset with one fused threshold for boxes of every size (the defaults)."""
+        return replace(
+            self, small_px=0.0, small_threshold=0.0, large_px=float("inf"), large_threshold=0.0
+        )
+
 
 # Faint CenterFace candidates fused across scales find faces that score low at every scale,
 # where lowering one pass's threshold mostly adds false boxes; large and tiny fused boxes
@@ -79,26 +86,19 @@ _STANDARD = Preset(
     large_threshold=0.6,
 )
 
-PRESETS = {
-    "standard": _STANDARD,
+# One preset per sensitivity, each the standard one with what it changes (as in plates.py).
+PRESETS: dict[Sensitivity, Preset] = {
     # Changes less of the picture, for a user who accepts missing a few more faces (how many:
     # docs/tuning.md, ``PRESETS["lean"]``).
     "lean": replace(_STANDARD, centerface_sizes=(1024, 2048), fused_threshold=0.4),
+    "standard": _STANDARD,
     # Leans further to recall than standard: the same passes plus BlazeFace on 2x2 tiles and
     # a mirrored CenterFace pass, a lower BlazeFace threshold and a lower fused threshold, so
     # every candidate standard weighs is weighed here too, with more evidence; no size-dependent
     # thresholds.
     "high": replace(
-        _STANDARD,
-        blazeface_threshold=0.6,
-        tiles=2,
-        flip=True,
-        fused_threshold=0.25,
-        small_px=0.0,
-        small_threshold=0.0,
-        large_px=float("inf"),
-        large_threshold=0.0,
-    ),
+        _STANDARD, blazeface_threshold=0.6, tiles=2, flip=True, fused_threshold=0.25
+    ).one_threshold(),
 }
 
 _TILE_OVERLAP = 0.25
@@ -123,18 +123,16 @@ class FaceDetector:
     """
 
     name = "faces"
-    labels = ("face",)
+    labels: tuple[Label, ...] = ("face",)
 
     def __init__(
         self,
-        sensitivity: str = "standard",
+        sensitivity: Sensitivity = "standard",
         preset: Preset | None = None,
         backend: runtime.Backend = "auto",
     ) -> None:
-        if sensitivity not in PRESETS:
-            raise ValueError(f"unknown sensitivity {sensitivity!r}; choose from {sorted(PRESETS)}")
-        self.sensitivity = sensitivity
-        self.preset = preset or PRESETS[sensitivity]
+        self.sensitivity = check_sensitivity(sensitivity)
+        self.preset = preset or PRESETS[self.sensitivity]
         self._centerface = CenterFace(threshold=self.preset.centerface_threshold, backend=backend)
         self._blaze_full = BlazeFace("full", threshold=self.preset.blazeface_threshold)
         self._blaze_short = BlazeFace("short", threshold=self.preset.blazeface_threshold)

@@ -25,7 +25,7 @@ lean to recall: an extra box on a bumper costs little, a readable plate is a lea
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -34,13 +34,14 @@ import cv2
 import numpy as np
 
 from anonymize import runtime
+from anonymize.config import Sensitivity, check_sensitivity
 from anonymize.detect._plate_text import TEXT_NETWORK, find_text_plates, text_network
 from anonymize.detect._yolo_checkpoint import read_checkpoint
 from anonymize.detect._yolo_onnx import build_onnx
 from anonymize.detect.merge import merge_boxes
-from anonymize.types import Box, Detection
+from anonymize.types import Box, Detection, Label
 
-__all__ = ["TEXT_SOURCE", "PlateDetector", "model_path"]
+__all__ = ["PRESETS", "TEXT_SOURCE", "PlateDetector", "Preset", "model_path"]
 
 _STRIDES = (8, 16, 32)
 _REG_MAX = 16
@@ -58,8 +59,8 @@ TEXT_SOURCE = "pp-ocrv4-text"  # Detection.source of boxes found by the text det
 
 
 @dataclass(frozen=True)
-class _Profile:
-    """What one sensitivity costs and finds: YOLO input long sides (one pass each; extra
+class Preset:
+    """Everything a sensitivity level changes: YOLO input long sides (one pass each; extra
     ones for small frames), its score threshold, and whether plate-shaped text is added."""
 
     sizes: tuple[int, ...]
@@ -79,11 +80,13 @@ class _Profile:
 # Standard: the model's own 640 view plus a 512 view that finds plates among lettering the
 # 640 view scores near zero, and an upscaled 1280 view for small frames. What each view
 # finds and costs: docs/tuning.md (Plate detector, ``PRESETS["standard"]``).
-_STANDARD = _Profile(sizes=(640, 512), threshold=0.15, small_frame_sizes=(1280,))
-_PROFILES = {
-    "standard": _STANDARD,
+_STANDARD = Preset(sizes=(640, 512), threshold=0.15, small_frame_sizes=(1280,))
+
+# One preset per sensitivity, each the standard one with what it changes (as in faces.py).
+PRESETS: dict[Sensitivity, Preset] = {
     "lean": _STANDARD,  # the "lean" sensitivity is leaner about faces only
-    "high": _Profile(sizes=(640, 1280), threshold=0.05, text=True),
+    "standard": _STANDARD,
+    "high": replace(_STANDARD, sizes=(640, 1280), threshold=0.05, text=True, small_frame_sizes=()),
 }
 # Plates under about 40 px in the model input are often missed: in frames this small (SD
 # video, ``parking_lot_cars.mp4``) an upscaled pass brings them to a size the model finds.
@@ -160,46 +163,52 @@ class PlateDetector:
     """Finds licence plates in upright BGR frames (see the module docstring)."""
 
     name = "yolov8n-plates"
-    labels = ("plate",)
+    labels: tuple[Label, ...] = ("plate",)
 
     def __init__(
         self,
-        sensitivity: str = "standard",
+        sensitivity: Sensitivity = "standard",
+        preset: Preset | None = None,
         *,
         sizes: tuple[int, ...] | None = None,
         threshold: float | None = None,
         text: bool | None = None,
         backend: runtime.Backend = "auto",
     ) -> None:
-        """``sizes``, ``threshold`` and ``text`` override the sensitivity's profile; ``backend``
-        is where the networks run (see :mod:`anonymize.runtime`)."""
-        if sensitivity not in _PROFILES:
-            raise ValueError(f"sensitivity must be one of {sorted(_PROFILES)}, not {sensitivity!r}")
+        """``preset`` overrides the sensitivity's preset, as in ``FaceDetector``; ``sizes``
+        (the only passes then, on every frame size), ``threshold`` and ``text`` override one
+        value of it (for tuning and benchmarks). ``backend`` is where the networks run (see
+        :mod:`anonymize.runtime`)."""
+        self.sensitivity = check_sensitivity(sensitivity)
         if sizes is not None and (not sizes or any(s < 32 or s % 32 for s in sizes)):
             raise ValueError(f"sizes must be positive multiples of 32, not {sizes}")
-        self.sensitivity = sensitivity
         self.backend = backend
-        profile = _PROFILES[sensitivity]
-        self.profile = _Profile(
-            sizes=profile.sizes if sizes is None else tuple(sizes),
-            threshold=profile.threshold if threshold is None else threshold,
-            text=profile.text if text is None else text,
-            small_frame_sizes=profile.small_frame_sizes if sizes is None else (),
-            nms_iou=profile.nms_iou,
-        )
+        preset = preset or PRESETS[self.sensitivity]
+        if sizes is not None:
+            preset = replace(preset, sizes=tuple(sizes), small_frame_sizes=())
+        if threshold is not None:
+            preset = replace(preset, threshold=threshold)
+        if text is not None:
+            preset = replace(preset, text=text)
+        self.preset = preset
+
+    @property
+    def profile(self) -> Preset:
+        """The old name of :attr:`preset`, still read by ``benchmarks/eval_plates.py``."""
+        return self.preset
 
     @property
     def engines(self) -> dict[str, str]:
-        """Where each network this profile uses runs, for the report."""
+        """Where each network this preset uses runs, for the report."""
         with _LOAD_LOCK:
             found = {self.name: str(_network(self.backend).engine)}
-            if self.profile.text:
+            if self.preset.text:
                 found[TEXT_NETWORK] = str(text_network(self.backend).engine)
         return found
 
     def detect(self, frame: np.ndarray) -> list[Detection]:
         _check_frame(frame)
-        p = self.profile
+        p = self.preset
         h, w = frame.shape[:2]
         with _LOAD_LOCK:
             network = _network(self.backend)
@@ -224,10 +233,10 @@ class PlateDetector:
         h, w = frame.shape[:2]
         blob, scale = _letterbox(frame, size)
         raw = network.run(blob)[0][0]
-        boxes, scores = decode(raw, blob.shape[2], blob.shape[3], self.profile.threshold)
+        boxes, scores = decode(raw, blob.shape[2], blob.shape[3], self.preset.threshold)
         xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
         kept = cv2.dnn.NMSBoxes(
-            xywh.tolist(), scores.tolist(), self.profile.threshold, self.profile.nms_iou
+            xywh.tolist(), scores.tolist(), self.preset.threshold, self.preset.nms_iou
         )
         kept = np.asarray(kept, dtype=int).ravel()
         boxes, scores = boxes[kept] / scale, scores[kept]

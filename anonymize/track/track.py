@@ -18,7 +18,7 @@ import numpy as np
 
 from anonymize.track.config import TrackerConfig
 from anonymize.track.geometry import as_array, bound_size, fit_line, map_box, size
-from anonymize.types import Detection
+from anonymize.types import Detection, Label
 
 __all__ = ["Track", "TrackState"]
 
@@ -42,7 +42,7 @@ class Track:
     def __init__(
         self,
         track_id: int,
-        label: str,
+        label: Label,
         start: int,
         config: TrackerConfig,
         frame_size: tuple[int, int] | None,

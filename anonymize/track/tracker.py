@@ -18,7 +18,7 @@ from anonymize.track.camera import CameraPath
 from anonymize.track.config import TrackerConfig
 from anonymize.track.coverage import Coverage
 from anonymize.track.track import Track
-from anonymize.types import Detection, Region
+from anonymize.types import Detection, Label, Region
 
 __all__ = ["Tracker"]
 
@@ -59,14 +59,15 @@ class Tracker:
         detections: Sequence[Detection],
         scene_cut: bool = False,
         motion: np.ndarray | None = None,
-        quick: Collection[str] = (),
+        quick_labels: Collection[Label] = (),
     ) -> Frames:
         """Feed frame ``index``; return the frames that are now final with their regions.
 
         ``motion`` is the camera's 2x3 affine map from the previous frame's pixels to this
-        one's (:class:`anonymize.motion.CameraMotion`); None means a still camera. ``quick``
-        names the labels whose detections here come from a quick pass (between keyframes):
-        what a quick pass misses says less than what the full detector misses.
+        one's (:class:`anonymize.motion.CameraMotion`); None means a still camera.
+        ``quick_labels`` names the labels whose detections here come from a quick pass
+        (between keyframes): what a quick pass misses says less than what the full detector
+        misses. (A track is told per detection, as ``quick``, whether it came from one.)
         """
         if index != self._current + 1:
             raise ValueError(f"expected frame {self._current + 1}, got {index}")
@@ -76,11 +77,11 @@ class Tracker:
         live = self._end_lost_tracks(index)
         found = self._match(index, live, detections)
         for track, detection in found.pairs:
-            track.update(index, detection, self._camera[index], track.label in quick)
+            track.update(index, detection, self._camera[index], track.label in quick_labels)
         for track in found.unmatched_tracks:
-            track.mark_missed(track.label in quick)
+            track.mark_missed(track.label in quick_labels)
         for detection in found.unmatched_detections:
-            self._start_track(index, detection, detection.label in quick)
+            self._start_track(index, detection, detection.label in quick_labels)
         return out + self._emit_through(index - self.lag)
 
     def expected(
