@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import weakref
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
@@ -120,7 +120,10 @@ class VideoWriter:
     """Encode obscured frames to ``path``; the extension picks container and codec.
 
     H.264 for mp4/mov/mkv/avi/m4v, VP9 for webm, GIF for gif. On an exception inside the
-    ``with`` block, or a failure while finishing, the partial file is deleted.
+    ``with`` block, or a failure while finishing, the partial file is deleted. Its jobs are
+    split three ways: :class:`_Clock` gives each frame its output timestamp, the setup
+    functions below open the file and its video stream, and :class:`_AudioCopy` carries the
+    input's audio across untouched.
     """
 
     def __init__(self, path: Path, source: MediaInfo, settings: Settings):
@@ -133,20 +136,10 @@ class VideoWriter:
         if self.path.exists() and self.path.samefile(source.path):
             raise MediaError("refusing to overwrite the input")
         self._suffix = suffix
-        self._source_time_base = source.time_base or Fraction(1, 1000)
-        self._time_base = self._source_time_base
-        if suffix == ".avi":
-            # AVI has one frame slot per 1/fps and no reordering: timestamps become slots.
-            self._time_base = 1 / (_rate(source.fps, 1001) or Fraction(25))
-        self._step = _frame_step(source, self._time_base)
-        self._matrix = "itu709" if source.height >= 720 else "itu601"
-        self._last_pts: int | None = None
-        self._durations: dict[int, int] = {}  # pts -> duration of frames not yet muxed
+        self._clock = _Clock(source, suffix)
+        self._matrix = _untagged_matrix(source.height)
         self._out: av.container.OutputContainer | None = None
-        self._audio_source: av.container.InputContainer | None = None
-        self._audio_packets: Iterator[av.Packet] = iter(())
-        self._audio_map: dict[int, av.stream.Stream] = {}
-        self._pending: av.Packet | None = None
+        self._audio: _AudioCopy | None = None
         self._closed = False
         try:
             self._open()
@@ -175,43 +168,31 @@ class VideoWriter:
         expected = (self._source.height, self._source.width, 3)
         if image.shape != expected or image.dtype != np.uint8:
             raise MediaError(f"frame {frame.index} has shape {image.shape}, expected {expected}")
-        if frame.pts is None:
-            pts = _next_pts(self._last_pts, self._step)
+        pts = self._clock.stamp(frame)
+        if self._suffix == ".gif":
+            video = _pal8_frame(image)
         else:
-            pts = round(frame.pts * self._source_time_base / self._time_base)
-        if self._last_pts is not None and pts <= self._last_pts:
-            # Encoders refuse repeated timestamps; a damaged input can carry them.
-            pts = self._last_pts + 1
-        self._last_pts = pts
-        video = self._to_video_frame(image)
+            video = _yuv_frame(image, self._video.pix_fmt, self._matrix)
         video.pts = pts
-        video.time_base = self._time_base
-        self._durations[pts] = self._duration(frame)
+        video.time_base = self._clock.time_base
         try:
             packets = self._video.encode(video)
         except av.FFmpegError as err:  # e.g. timestamps the encoder cannot represent
             raise MediaError(f"could not encode frame {frame.index} ({_reason(err)})") from None
         self._mux(packets)
-        self._pump_audio(until=pts * self._time_base + _AUDIO_LEAD_SECONDS)
-
-    def _duration(self, frame: Frame) -> int:
-        """How long ``frame`` shows, in output units: its own duration when the input says
-        (a GIF's frames each have theirs), else one frame at the average rate. The muxer
-        ends the last frame with it, so an average there would stretch or cut it (a GIF's
-        short last frame grew after a long first frame)."""
-        if frame.duration:
-            return max(1, round(frame.duration * self._source_time_base / self._time_base))
-        return self._step
+        if self._audio is not None:
+            self._audio.copy(self._mux, until=pts * self._clock.time_base + _AUDIO_LEAD_SECONDS)
 
     def close(self) -> None:
         """Flush the encoder, copy the remaining audio and finish the file."""
         if self._closed:
             return
         try:
-            if self._last_pts is None:
+            if self._clock.last is None:
                 raise MediaError("no frames were written")
             self._mux(self._video.encode(None))
-            self._pump_audio(until=None)
+            if self._audio is not None:
+                self._audio.copy(self._mux, until=None)
             self._out.close()
             self._out = None
         except BaseException as err:
@@ -219,22 +200,18 @@ class VideoWriter:
             if isinstance(err, av.FFmpegError):
                 raise MediaError(f"could not finish the video ({_reason(err)})") from None
             raise
-        self._close_audio_source()
+        self._close_audio()
         self._closed = True
 
-    # -- setup --------------------------------------------------------------------------
-
     def _open(self) -> None:
-        options = {"movflags": "+faststart"} if self._suffix in _FASTSTART else {}
-        try:
-            self._out = av.open(file_url(self.path), mode="w", options=options)
-        except av.FFmpegError as err:
-            raise MediaError(f"cannot create the output ({_reason(err)})") from None
-        except OSError as err:
-            raise MediaError(f"cannot create the output ({err.strerror})") from None
-        self._video = self._add_video_stream()
+        """Create the file with its streams (and the input's tags when they are kept)."""
+        self._out = _create(self.path, self._suffix)
+        self._video = _add_video_stream(
+            self._out, self._suffix, self._source, self._settings, self._clock.time_base
+        )
         if self._settings.audio == "copy" and self._source.audio_streams:
-            self._add_audio_streams()
+            self._audio = _AudioCopy(self._source.path, self._suffix)
+            self._audio.add_streams(self._out)
         if self._settings.keep_metadata:
             with open_container(self._source.path) as src:
                 self._out.metadata.update(src.metadata)
@@ -243,67 +220,17 @@ class VideoWriter:
         except av.FFmpegError as err:
             if err.errno in _FILE_SYSTEM_ERRORS:  # the muxer opens the file only here
                 raise MediaError(f"cannot create the output ({_reason(err)})") from None
-            if self._audio_map:
-                raise _audio_refused(self._suffix, self._audio_source) from None
+            if self._audio is not None and self._audio.streams:
+                raise self._audio.refused() from None
             raise MediaError(
                 f"cannot write this video as {self._suffix} ({_reason(err)})"
             ) from None
-
-    def _add_video_stream(self) -> av.VideoStream:
-        codec, pix_fmt, options = _codec_for(self._suffix, self._source, self._settings)
-        stream = self._out.add_stream(codec, options=options)
-        stream.width = self._source.width
-        stream.height = self._source.height
-        stream.pix_fmt = pix_fmt
-        stream.time_base = self._time_base
-        stream.codec_context.time_base = self._time_base
-        if codec != "gif":
-            # Tag the matrix explicitly so players do not guess from the frame size.
-            tag = _COLOR_TAGS[self._matrix]
-            context = stream.codec_context
-            context.colorspace = context.color_primaries = context.color_trc = tag
-            context.color_range = _LIMITED_RANGE
-        rate = _rate(self._source.fps, 100000)
-        if rate:
-            stream.codec_context.framerate = rate
-        return stream
-
-    def _add_audio_streams(self) -> None:
-        self._audio_source = open_input(self._source.path)
-        inputs = list(self._audio_source.streams.audio)
-        allowed = _AUDIO_CODECS.get(self._suffix)
-        for stream in inputs:
-            name = stream.codec_context.name if stream.codec_context else "unknown"
-            if allowed is not None and name not in allowed:
-                raise _audio_refused(self._suffix, self._audio_source)
-            try:
-                out = self._out.add_stream_from_template(stream)
-            except ValueError:  # PyAV's "format does not support codec"
-                raise _audio_refused(self._suffix, self._audio_source) from None
-            language = stream.metadata.get("language")
-            out.metadata.clear()
-            if language:
-                out.metadata["language"] = language
-            self._audio_map[stream.index] = out
-        self._audio_packets = self._audio_source.demux(*inputs)
-
-    # -- per frame ----------------------------------------------------------------------
-
-    def _to_video_frame(self, image: np.ndarray) -> av.VideoFrame:
-        if self._suffix == ".gif":
-            return _pal8_frame(image)
-        return av.VideoFrame.from_ndarray(image, format="bgr24").reformat(
-            format=self._video.pix_fmt,
-            interpolation=_TO_YUV,
-            dst_colorspace=self._matrix,
-            dst_color_range=ColorRange.MPEG,
-        )
 
     def _mux(self, packets: list[av.Packet]) -> None:
         for packet in packets:  # encoders drop the frame's duration; the packet carries it
             if packet.stream.index != self._video.index:
                 continue
-            duration = self._durations.pop(packet.pts, None)
+            duration = self._clock.take_duration(packet.pts)
             if duration and not packet.duration:
                 packet.duration = duration
         try:
@@ -311,10 +238,113 @@ class VideoWriter:
         except av.FFmpegError as err:
             raise MediaError(f"could not write the video ({_reason(err)})") from None
 
-    def _pump_audio(self, until: Fraction | None) -> None:
-        """Copy audio packets up to ``until`` seconds (all of them when None)."""
+    def _discard(self) -> None:
+        """Close everything and delete the partial output."""
+        self._closed = True
+        if self._out is not None:
+            with contextlib.suppress(Exception):
+                self._out.close()
+            self._out = None
+        self._close_audio()
+        with contextlib.suppress(OSError):
+            self.path.unlink()
+
+    def _close_audio(self) -> None:
+        if self._audio is not None:
+            self._audio.close()
+            self._audio = None
+
+
+class _Clock:
+    """The output timestamp of each frame: the input's own, in the output's time base.
+
+    Keeping the input's timestamps keeps variable-frame-rate footage in sync with its audio.
+    AVI has one frame slot per ``1/fps`` and no reordering, so there timestamps become slots.
+    Each frame's duration is kept until its packet is muxed (see :meth:`take_duration`).
+    """
+
+    def __init__(self, source: MediaInfo, suffix: str) -> None:
+        self.source_time_base = source.time_base or Fraction(1, 1000)
+        self.time_base = self.source_time_base
+        if suffix == ".avi":
+            self.time_base = 1 / (_rate(source.fps, 1001) or Fraction(25))
+        self.step = _frame_step(source, self.time_base)
+        self.last: int | None = None
+        self._durations: dict[int, int] = {}  # pts -> duration of frames not yet muxed
+
+    def stamp(self, frame: Frame) -> int:
+        """The timestamp ``frame`` is written at, after the previous frame's."""
+        if frame.pts is None:
+            pts = _next_pts(self.last, self.step)
+        else:
+            pts = round(frame.pts * self.source_time_base / self.time_base)
+        if self.last is not None and pts <= self.last:
+            # Encoders refuse repeated timestamps; a damaged input can carry them.
+            pts = self.last + 1
+        self.last = pts
+        self._durations[pts] = self._duration(frame)
+        return pts
+
+    def take_duration(self, pts: int | None) -> int | None:
+        """The duration of the frame stamped ``pts``, once (its packet is being muxed)."""
+        return self._durations.pop(pts, None)
+
+    def _duration(self, frame: Frame) -> int:
+        """How long ``frame`` shows, in output units: its own duration when the input says
+        (a GIF's frames each have theirs), else one frame at the average rate. The muxer
+        ends the last frame with it, so an average there would stretch or cut it (a GIF's
+        short last frame grew after a long first frame)."""
+        if frame.duration:
+            return max(1, round(frame.duration * self.source_time_base / self.time_base))
+        return self.step
+
+
+class _AudioCopy:
+    """The input's audio packets, copied untouched into the output as the video catches up.
+
+    A second demuxer reads them, and packets wait only until the video reaches their time
+    (plus a short lead), so memory stays flat however long the file. Only each stream's
+    language tag goes with it.
+    """
+
+    def __init__(self, source: Path, suffix: str) -> None:
+        self._suffix = suffix
+        self._input = open_input(source)
+        self._packets: Iterator[av.Packet] = iter(())
+        self._pending: av.Packet | None = None
+        self.streams: dict[int, av.stream.Stream] = {}  # input stream index -> output stream
+
+    def add_streams(self, out: av.container.OutputContainer) -> None:
+        """Add an output stream for each audio stream, or refuse what ``out`` cannot carry."""
+        inputs = list(self._input.streams.audio)
+        allowed = _AUDIO_CODECS.get(self._suffix)
+        for stream in inputs:
+            name = stream.codec_context.name if stream.codec_context else "unknown"
+            if allowed is not None and name not in allowed:
+                raise self.refused()
+            try:
+                added = out.add_stream_from_template(stream)
+            except ValueError:  # PyAV's "format does not support codec"
+                raise self.refused() from None
+            language = stream.metadata.get("language")
+            added.metadata.clear()
+            if language:
+                added.metadata["language"] = language
+            self.streams[stream.index] = added
+        self._packets = self._input.demux(*inputs)
+
+    def refused(self) -> MediaError:
+        """The error for audio this output format cannot carry, naming its codecs."""
+        names = ", ".join(sorted({s.codec_context.name for s in self._input.streams.audio}))
+        return MediaError(
+            f"{self._suffix} files cannot carry this video's {names} audio; choose another "
+            "output format or drop the audio (--audio drop)"
+        )
+
+    def copy(self, mux: Callable[[list[av.Packet]], None], until: Fraction | None) -> None:
+        """Hand ``mux`` the audio packets up to ``until`` seconds (all of them when None)."""
         while True:
-            packet = self._pending or self._next_audio_packet()
+            packet = self._pending or self._next()
             self._pending = None
             if packet is None:
                 return
@@ -324,40 +354,67 @@ class VideoWriter:
             if until is not None and stamp * packet.time_base > until:
                 self._pending = packet
                 return
-            packet.stream = self._audio_map[packet.stream.index]
-            self._mux([packet])
+            packet.stream = self.streams[packet.stream.index]
+            mux([packet])
 
-    def _next_audio_packet(self) -> av.Packet | None:
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._input.close()
+
+    def _next(self) -> av.Packet | None:
         try:
-            return next(self._audio_packets, None)
+            return next(self._packets, None)
         except av.FFmpegError as err:
             raise MediaError(f"the audio cannot be read ({_reason(err)})") from None
 
-    # -- teardown -----------------------------------------------------------------------
 
-    def _discard(self) -> None:
-        """Close everything and delete the partial output."""
-        self._closed = True
-        if self._out is not None:
-            with contextlib.suppress(Exception):
-                self._out.close()
-            self._out = None
-        self._close_audio_source()
-        with contextlib.suppress(OSError):
-            self.path.unlink()
-
-    def _close_audio_source(self) -> None:
-        if self._audio_source is not None:
-            with contextlib.suppress(Exception):
-                self._audio_source.close()
-            self._audio_source = None
+def _create(path: Path, suffix: str) -> av.container.OutputContainer:
+    """Open the output container (the muxer creates the file itself only when encoding
+    starts, see ``VideoWriter._open``)."""
+    options = {"movflags": "+faststart"} if suffix in _FASTSTART else {}
+    try:
+        return av.open(file_url(path), mode="w", options=options)
+    except av.FFmpegError as err:
+        raise MediaError(f"cannot create the output ({_reason(err)})") from None
+    except OSError as err:
+        raise MediaError(f"cannot create the output ({err.strerror})") from None
 
 
-def _audio_refused(suffix: str, source: av.container.InputContainer) -> MediaError:
-    names = ", ".join(sorted({s.codec_context.name for s in source.streams.audio}))
-    return MediaError(
-        f"{suffix} files cannot carry this video's {names} audio; choose another output "
-        "format or drop the audio (--audio drop)"
+def _add_video_stream(
+    out: av.container.OutputContainer,
+    suffix: str,
+    source: MediaInfo,
+    settings: Settings,
+    time_base: Fraction,
+) -> av.VideoStream:
+    """The output's one video stream, the input's size and rate, its colours tagged with
+    the matrix the writer converts with."""
+    codec, pix_fmt, options = _codec_for(suffix, source, settings)
+    stream = out.add_stream(codec, options=options)
+    stream.width = source.width
+    stream.height = source.height
+    stream.pix_fmt = pix_fmt
+    stream.time_base = time_base
+    stream.codec_context.time_base = time_base
+    if codec != "gif":
+        # Tag the matrix explicitly so players do not guess from the frame size.
+        tag = _COLOR_TAGS[_untagged_matrix(source.height)]
+        context = stream.codec_context
+        context.colorspace = context.color_primaries = context.color_trc = tag
+        context.color_range = _LIMITED_RANGE
+    rate = _rate(source.fps, 100000)
+    if rate:
+        stream.codec_context.framerate = rate
+    return stream
+
+
+def _yuv_frame(image: np.ndarray, pix_fmt: str, matrix: str) -> av.VideoFrame:
+    """A BGR picture as the encoder's YUV frame, in the matrix the stream is tagged with."""
+    return av.VideoFrame.from_ndarray(image, format="bgr24").reformat(
+        format=pix_fmt,
+        interpolation=_TO_YUV,
+        dst_colorspace=matrix,
+        dst_color_range=ColorRange.MPEG,
     )
 
 
@@ -426,6 +483,11 @@ def _matrix(colorspace: int, height: int) -> str:
     """The YUV matrix a frame uses; untagged video gets what players assume for its size."""
     if colorspace in _TAGGED_MATRICES:
         return _TAGGED_MATRICES[colorspace]
+    return _untagged_matrix(height)
+
+
+def _untagged_matrix(height: int) -> str:
+    """The matrix players assume for untagged video this tall (and the writer uses)."""
     return "itu709" if height >= 720 else "itu601"
 
 
