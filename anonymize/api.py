@@ -16,8 +16,6 @@ from contextlib import closing
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
-
 from anonymize import media
 from anonymize.analysis import Analysis, AnalysisError, StageTimes
 from anonymize.background import Ordered, prefetch
@@ -45,7 +43,12 @@ Report = bool | Path
 
 
 class Anonymizer:
-    """Loads the detectors once and runs files through detect and render."""
+    """Loads the detectors once and runs files through detect and render.
+
+    The analysis side (detectors, tracker, the regions file) lives here; obscuring and
+    encoding the frames is :class:`_Encoder`'s job, and writing the report
+    :func:`_record_output`'s.
+    """
 
     def __init__(
         self,
@@ -60,6 +63,7 @@ class Anonymizer:
         # threads of their own (see StageTimes): for measuring, not for speed.
         self._backlog = 0 if serial else _BACKLOG
         self.stages = StageTimes(time.process_time if serial else time.thread_time)
+        self._encoder = _Encoder(self.settings, self.stages, self._backlog)
 
     @property
     def detectors(self) -> list[Detector]:
@@ -84,8 +88,10 @@ class Anonymizer:
         if info.kind == "image":
             return self.render(src, dst, self.detect(src), progress, report=report)
         with atomic_output(dst) as tmp:
-            regions = self._anonymize_video(src, tmp, info, progress)
-            self._finish(regions, tmp, dst, info, regions.input.frame_count, report)
+            found = _Found(src, info)
+            self._encoder.video(tmp, info, found.recording(self._analysed(src, info, progress)))
+            regions = self._regions_file(found)
+            _record_output(regions, tmp, dst, info, regions.input.frame_count, report)
         return regions
 
     def detect(self, src: Path, progress: Progress | None = None) -> RegionsFile:
@@ -93,59 +99,9 @@ class Anonymizer:
         src = Path(src)
         info = media.probe(src)
         found = _Found(src, info)
-        with closing(self._analysed(src, info, progress)) as analysed:
-            for frame, regions in analysed:
-                found.add(frame, regions)
+        for _ in found.recording(self._analysed(src, info, progress)):
+            pass
         return self._regions_file(found)
-
-    def _anonymize_video(
-        self, src: Path, tmp: Path, info: MediaInfo, progress: Progress | None
-    ) -> RegionsFile:
-        found = _Found(src, info)
-        with (
-            VideoWriter(tmp, info, self.settings) as writer,
-            Ordered(self._backlog, "encode") as out,
-            closing(self._analysed(src, info, progress)) as analysed,
-        ):
-            for frame, regions in analysed:
-                found.add(frame, regions)
-                out.submit(self._write, writer, frame, regions)
-        return self._regions_file(found)
-
-    def _write(self, writer: VideoWriter, frame: Frame, regions: list[Region]) -> None:
-        with self.stages.measure("obscure"):
-            image = obscure(frame.image, regions, self.settings)
-        with self.stages.measure("encode"):
-            writer.write(frame, image)
-
-    def _analysed(
-        self, src: Path, info: MediaInfo, progress: Progress | None
-    ) -> Iterator[tuple[Frame, list[Region]]]:
-        """Every frame in order with its final, padded regions (see :mod:`anonymize.analysis`)."""
-        analysis = Analysis(
-            self.detectors,
-            (info.width, info.height),
-            every=self.settings.keyframes if info.kind == "video" else 1,
-            obscure_failed=self.settings.on_error == "obscure-frame",
-            stages=self.stages,
-        )
-        decoded = self.stages.timed("decode", _frames(src, info))
-        with closing(prefetch(decoded, self._backlog, "decode")) as frames:
-            for frame, regions in analysis.run(_counted(frames, progress)):
-                yield frame, self._finalise(regions, info)
-
-    def _regions_file(self, found: _Found) -> RegionsFile:
-        if not found.times:
-            raise AnalysisError("no frames could be decoded")
-        return RegionsFile(
-            input=_file_info(found.src, found.info, frame_count=len(found.times)),
-            frames=found.frames,
-            tracks=summarise_tracks(found.frames),
-            settings=self.settings.to_dict(),
-            models=[d.name for d in self.detectors],
-            runtime=self.engines,
-            times=found.times if found.info.kind == "video" else {},
-        )
 
     def render(
         self,
@@ -167,65 +123,124 @@ class Anonymizer:
         info = media.probe(src)
         with atomic_output(dst) as tmp:
             if info.kind == "image":
-                frame = next(iter(_frames(src, info)))
-                media.write_image(tmp, self._obscured(frame, regions), src, self.settings)
+                self._encoder.image(src, tmp, info, regions)
                 count = 1
             else:
-                count = self._render_video(src, tmp, info, regions, progress)
+                to_render = _to_render(self._decoded(src, info), regions, progress)
+                count = self._encoder.video(tmp, info, to_render)
             if count != regions.input.frame_count:
                 raise AnalysisError(
                     f"decoded {count} frames but the regions cover {regions.input.frame_count}"
                 )
-            self._finish(regions, tmp, dst, info, count, report)
+            _record_output(regions, tmp, dst, info, count, report)
         return regions
 
-    @staticmethod
-    def _finish(
-        regions: RegionsFile, tmp: Path, dst: Path, info: MediaInfo, count: int, report: Report
-    ) -> None:
-        """Record the finished output (still under its temporary name) and write the report."""
-        regions.output = replace(_file_info(tmp, info, frame_count=count), name=dst.name)
-        if report is False:
-            return
-        target = report_path(dst) if report is True else Path(report)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        save(regions, target)
+    def _decoded(self, src: Path, info: MediaInfo) -> Iterator[Frame]:
+        """The frames of ``src``, decoded ahead on a thread of their own."""
+        return prefetch(self.stages.timed("decode", _frames(src, info)), self._backlog, "decode")
 
-    def _render_video(
-        self, src: Path, tmp: Path, info: MediaInfo, regions: RegionsFile, progress: Progress | None
+    def _analysed(
+        self, src: Path, info: MediaInfo, progress: Progress | None
+    ) -> Iterator[tuple[Frame, list[Region]]]:
+        """Every frame in order with its final, padded regions (see :mod:`anonymize.analysis`)."""
+        analysis = Analysis(
+            self.detectors,
+            (info.width, info.height),
+            every=self.settings.keyframes if info.kind == "video" else 1,
+            obscure_failed=self.settings.on_error == "obscure-frame",
+            stages=self.stages,
+        )
+        with closing(self._decoded(src, info)) as frames:
+            for frame, regions in analysis.run(_counted(frames, progress)):
+                yield frame, _padded(regions, info, self.settings)
+
+    def _regions_file(self, found: _Found) -> RegionsFile:
+        if not found.times:
+            raise AnalysisError("no frames could be decoded")
+        return RegionsFile(
+            input=_file_info(found.src, found.info, frame_count=len(found.times)),
+            frames=found.frames,
+            tracks=summarise_tracks(found.frames),
+            settings=self.settings.to_dict(),
+            models=[d.name for d in self.detectors],
+            runtime=self.engines,
+            times=found.times if found.info.kind == "video" else {},
+        )
+
+
+class _Encoder:
+    """Obscures frames and encodes them, on a thread of its own ``backlog`` frames behind
+    the caller (at once with ``backlog`` 0), charging ``stages`` the time of each."""
+
+    def __init__(self, settings: Settings, stages: StageTimes, backlog: int) -> None:
+        self.settings = settings
+        self.stages = stages
+        self.backlog = backlog
+
+    def video(
+        self, tmp: Path, info: MediaInfo, frames: Iterator[tuple[Frame, list[Region]]]
     ) -> int:
+        """Write each of ``frames`` with its regions obscured to ``tmp``; return how many.
+        ``frames`` is closed on the way out, so whatever feeds it stops with the writer."""
         count = 0
         with (
             VideoWriter(tmp, info, self.settings) as writer,
-            Ordered(self._backlog, "encode") as out,
-            closing(
-                prefetch(self.stages.timed("decode", _frames(src, info)), self._backlog, "decode")
-            ) as frames,
+            Ordered(self.backlog, "encode") as out,
+            closing(frames),
         ):
-            for frame in frames:
-                todo = regions.regions_to_render(frame.index, frame.time)
-                out.submit(self._write, writer, frame, todo)
+            for frame, regions in frames:
+                out.submit(self._write, writer, frame, regions)
                 count += 1
-                if progress:
-                    progress(1)
         return count
 
-    def _obscured(self, frame: Frame, regions: RegionsFile) -> np.ndarray:
-        return obscure(
-            frame.image, regions.regions_to_render(frame.index, frame.time), self.settings
-        )
+    def image(self, src: Path, tmp: Path, info: MediaInfo, regions: RegionsFile) -> None:
+        """Write the photo ``src`` to ``tmp`` with ``regions`` obscured."""
+        frame = next(iter(_frames(src, info)))
+        todo = regions.regions_to_render(frame.index, frame.time)
+        media.write_image(tmp, obscure(frame.image, todo, self.settings), src, self.settings)
 
-    def _finalise(self, regions: Sequence[Region], info: MediaInfo) -> list[Region]:
-        """Pad and clip tracker output into the boxes the regions file records, at the
-        precision it records them, so a one-shot run draws what detect + render would."""
-        out = []
-        for region in regions:
-            pad = self.settings.padding_for(region.box.height, still=info.kind == "image")
-            box = region.box.padded(pad).clipped(info.width, info.height)
-            box = Box(*box.as_list())
-            if box.area > 0:
-                out.append(Region(box, region.label, region.score, region.track, region.detected))
-        return out
+    def _write(self, writer: VideoWriter, frame: Frame, regions: list[Region]) -> None:
+        with self.stages.measure("obscure"):
+            image = obscure(frame.image, regions, self.settings)
+        with self.stages.measure("encode"):
+            writer.write(frame, image)
+
+
+def _record_output(
+    regions: RegionsFile, tmp: Path, dst: Path, info: MediaInfo, count: int, report: Report
+) -> None:
+    """Record the finished output (still under its temporary name) and write the report."""
+    regions.output = replace(_file_info(tmp, info, frame_count=count), name=dst.name)
+    if report is False:
+        return
+    target = report_path(dst) if report is True else Path(report)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    save(regions, target)
+
+
+def _padded(regions: Sequence[Region], info: MediaInfo, settings: Settings) -> list[Region]:
+    """Pad and clip tracker output into the boxes the regions file records, at the
+    precision it records them, so a one-shot run draws what detect + render would."""
+    out = []
+    for region in regions:
+        pad = settings.padding_for(region.box.height, still=info.kind == "image")
+        box = region.box.padded(pad).clipped(info.width, info.height)
+        box = Box(*box.as_list())
+        if box.area > 0:
+            out.append(Region(box, region.label, region.score, region.track, region.detected))
+    return out
+
+
+def _to_render(
+    frames: Iterator[Frame], regions: RegionsFile, progress: Progress | None
+) -> Iterator[tuple[Frame, list[Region]]]:
+    """Each of ``frames`` with the regions of ``regions`` to draw in it, reporting each one
+    to ``progress`` once it is handed on."""
+    with closing(frames):
+        for frame in frames:
+            yield frame, regions.regions_to_render(frame.index, frame.time)
+            if progress:
+                progress(1)
 
 
 @dataclass
@@ -241,6 +256,15 @@ class _Found:
         self.times[frame.index] = frame.time
         if regions:
             self.frames[frame.index] = regions
+
+    def recording(
+        self, analysed: Iterator[tuple[Frame, list[Region]]]
+    ) -> Iterator[tuple[Frame, list[Region]]]:
+        """``analysed``, passed on as each frame is recorded; closing this closes it."""
+        with closing(analysed):
+            for frame, regions in analysed:
+                self.add(frame, regions)
+                yield frame, regions
 
 
 def _counted(frames: Iterator[Frame], progress: Progress | None) -> Iterator[Frame]:
