@@ -1,8 +1,8 @@
 """Units small enough to read: no class over 150 lines, no function over 60.
 
 Counted on the syntax tree, from a definition's first line to its last (docstring and
-comments inside included). Only packages already brought within the limits are checked;
-issue 17 extends the list as the rest of ``anonymize/`` is split.
+comments inside included). Every module of ``anonymize/`` is checked except those listed in
+``STILL_BEING_SPLIT`` (issue 17): remove each entry once its module is within the limits.
 """
 
 from __future__ import annotations
@@ -11,10 +11,9 @@ import ast
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1] / "anonymize"
-CHECKED = [ROOT / "track"]
+# Paths under ROOT another person is still splitting (issue 17); not checked until then.
+STILL_BEING_SPLIT = ["cli.py", "batch.py", "batch", "review"]
 MAX_CLASS = 150
 MAX_FUNCTION = 60
 
@@ -34,10 +33,19 @@ def oversized(path: Path) -> Iterator[str]:
             yield f"{path.relative_to(ROOT.parent)}:{node.lineno} {node.name} ({length} lines)"
 
 
-@pytest.mark.parametrize("package", CHECKED, ids=lambda p: p.name)
-def test_no_class_or_function_over_its_limit(package: Path) -> None:
-    files = sorted(package.rglob("*.py"))
-    assert files
+def checked() -> list[Path]:
+    """Every module under ROOT but those in STILL_BEING_SPLIT."""
+    skipped = [ROOT / name for name in STILL_BEING_SPLIT]
+    return sorted(
+        path
+        for path in ROOT.rglob("*.py")
+        if not any(path == s or s in path.parents for s in skipped)
+    )
+
+
+def test_no_class_or_function_over_its_limit() -> None:
+    files = checked()
+    assert ROOT / "api.py" in files and ROOT / "track" / "tracker.py" in files
     assert [found for path in files for found in oversized(path)] == []
 
 
