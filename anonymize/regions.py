@@ -11,16 +11,16 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import cast
 
 import jsonschema
 
 from anonymize import __version__
+from anonymize.media.atomic import atomic_output
 from anonymize.types import Box, Label, Region
 
 __all__ = [
@@ -173,14 +173,12 @@ def sha256_file(path: Path) -> str:
 
 
 def save(regions: RegionsFile, path: Path) -> None:
-    """Write atomically: a crash never leaves a half-written regions file behind."""
+    """Write atomically, as outputs are (``media.atomic``): a crash never leaves a
+    half-written regions file or audit record, and a killed run's leftover is one the next
+    run knows to remove."""
     text = json.dumps(_to_json(regions), indent=1)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_output(Path(path)) as tmp:
         tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def load(path: Path) -> RegionsFile:
@@ -268,14 +266,17 @@ def _short(err: object, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _region(entry: dict, info: FileInfo, index: int) -> Region:
-    x1, y1, x2, y2 = entry["box"]
+def _box(values: list, info: FileInfo, where: str) -> Box:
+    """The box ``values`` if it lies inside the frame (``where`` names it in the error)."""
+    x1, y1, x2, y2 = values
     if not (0 <= x1 < x2 <= info.width and 0 <= y1 < y2 <= info.height):
-        raise RegionsError(
-            f"frame {index}: box {entry['box']} is outside the {info.width}x{info.height} frame"
-        )
+        raise RegionsError(f"{where}: box {values} is outside the {info.width}x{info.height} frame")
+    return Box(x1, y1, x2, y2)
+
+
+def _region(entry: dict, info: FileInfo, index: int) -> Region:
     return Region(
-        box=Box(x1, y1, x2, y2),
+        box=_box(entry["box"], info, f"frame {index}"),
         label=entry["label"],
         score=entry.get("score", 1.0),
         track=entry.get("track"),
@@ -288,13 +289,8 @@ def _manual(entry: dict, info: FileInfo) -> ManualRegion:
         raise RegionsError(f"manual region {entry['id']!r} ends before it starts")
     keyframes = []
     for key in sorted(entry["keyframes"], key=lambda k: k["time"]):
-        x1, y1, x2, y2 = key["box"]
-        if not (0 <= x1 < x2 <= info.width and 0 <= y1 < y2 <= info.height):
-            raise RegionsError(
-                f"manual region {entry['id']!r}: box {key['box']} is outside the "
-                f"{info.width}x{info.height} frame"
-            )
-        keyframes.append(Keyframe(key["time"], Box(x1, y1, x2, y2)))
+        box = _box(key["box"], info, f"manual region {entry['id']!r}")
+        keyframes.append(Keyframe(key["time"], box))
     return ManualRegion(entry["id"], entry["label"], entry["start"], entry["end"], tuple(keyframes))
 
 
@@ -313,15 +309,7 @@ def _file_info(entry: dict) -> FileInfo:
 
 
 def _file_json(info: FileInfo) -> dict:
-    return {
-        "name": info.name,
-        "sha256": info.sha256,
-        "kind": info.kind,
-        "width": info.width,
-        "height": info.height,
-        "frame_count": info.frame_count,
-        "fps": info.fps,
-    }
+    return asdict(info)  # its fields, in order, are the file's keys (see _FILE)
 
 
 def _region_json(region: Region) -> dict:
@@ -363,14 +351,29 @@ def _to_json(regions: RegionsFile) -> dict:
     }
 
 
-_BOX = {"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 4}
+def _record(required: list[str], properties: dict) -> dict:
+    """An object with exactly ``properties``, ``required`` among them: a file that names
+    anything else was not written by this tool, and is refused rather than half read."""
+    return {
+        "type": "object",
+        "required": required,
+        "additionalProperties": False,
+        "properties": properties,
+    }
+
+
+def _list_of(item: dict, **limits: int) -> dict:
+    return {"type": "array", "items": item, **limits}
+
+
+_BOX = _list_of({"type": "number"}, minItems=4, maxItems=4)
+_NUMBER = {"type": "number"}
+_COUNT = {"type": "integer", "minimum": 0}
 # Sizes and counts a real file can have; larger integers would overflow when drawn.
 _SIZE = {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
-_FILE = {
-    "type": "object",
-    "required": ["name", "sha256", "kind", "width", "height", "frame_count"],
-    "additionalProperties": False,
-    "properties": {
+_FILE = _record(
+    ["name", "sha256", "kind", "width", "height", "frame_count"],
+    {
         "name": {"type": "string"},
         "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
         "kind": {"enum": ["video", "image"]},
@@ -379,7 +382,43 @@ _FILE = {
         "frame_count": _SIZE,
         "fps": {"type": ["number", "null"]},
     },
-}
+)
+_TRACK = _record(
+    ["id", "label", "first_frame", "last_frame"],
+    {
+        "id": _COUNT,
+        "label": {"type": "string"},
+        "first_frame": _COUNT,
+        "last_frame": _COUNT,
+        "detected_frames": _COUNT,
+        "carried_frames": _COUNT,
+        "keep": {"type": "boolean"},
+    },
+)
+_MANUAL = _record(
+    ["id", "label", "start", "end", "keyframes"],
+    {
+        "id": {"type": "string", "minLength": 1},
+        "label": {"type": "string"},
+        "start": {"type": "number", "minimum": 0},
+        "end": {"type": "number", "minimum": 0},
+        "keyframes": _list_of(_record(["time", "box"], {"time": _NUMBER, "box": _BOX}), minItems=1),
+    },
+)
+_REGION = _record(
+    ["label", "box"],
+    {
+        "label": {"type": "string"},
+        "box": _BOX,
+        "score": _NUMBER,
+        "track": {"type": ["integer", "null"]},
+        "detected": {"type": "boolean"},
+    },
+)
+_FRAME = _record(
+    ["index", "regions"],
+    {"index": _COUNT, "time": _NUMBER, "regions": _list_of(_REGION)},
+)
 SCHEMA: dict = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "anonymize regions file",
@@ -393,78 +432,13 @@ SCHEMA: dict = {
             "required": ["name", "version"],
             "properties": {"name": {"type": "string"}, "version": {"type": "string"}},
         },
-        "models": {"type": "array", "items": {"type": "string"}},
+        "models": _list_of({"type": "string"}),
         "runtime": {"type": "object", "additionalProperties": {"type": "string"}},
         "settings": {"type": "object"},
         "input": _FILE,
         "output": {"oneOf": [{"type": "null"}, _FILE]},
-        "tracks": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["id", "label", "first_frame", "last_frame"],
-                "additionalProperties": False,
-                "properties": {
-                    "id": {"type": "integer", "minimum": 0},
-                    "label": {"type": "string"},
-                    "first_frame": {"type": "integer", "minimum": 0},
-                    "last_frame": {"type": "integer", "minimum": 0},
-                    "detected_frames": {"type": "integer", "minimum": 0},
-                    "carried_frames": {"type": "integer", "minimum": 0},
-                    "keep": {"type": "boolean"},
-                },
-            },
-        },
-        "manual": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["id", "label", "start", "end", "keyframes"],
-                "additionalProperties": False,
-                "properties": {
-                    "id": {"type": "string", "minLength": 1},
-                    "label": {"type": "string"},
-                    "start": {"type": "number", "minimum": 0},
-                    "end": {"type": "number", "minimum": 0},
-                    "keyframes": {
-                        "type": "array",
-                        "minItems": 1,
-                        "items": {
-                            "type": "object",
-                            "required": ["time", "box"],
-                            "additionalProperties": False,
-                            "properties": {"time": {"type": "number"}, "box": _BOX},
-                        },
-                    },
-                },
-            },
-        },
-        "frames": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["index", "regions"],
-                "additionalProperties": False,
-                "properties": {
-                    "index": {"type": "integer", "minimum": 0},
-                    "time": {"type": "number"},
-                    "regions": {
-                        "type": "array",
-                        "items": {
-                            "type": "object",
-                            "required": ["label", "box"],
-                            "additionalProperties": False,
-                            "properties": {
-                                "label": {"type": "string"},
-                                "box": _BOX,
-                                "score": {"type": "number"},
-                                "track": {"type": ["integer", "null"]},
-                                "detected": {"type": "boolean"},
-                            },
-                        },
-                    },
-                },
-            },
-        },
+        "tracks": _list_of(_TRACK),
+        "manual": _list_of(_MANUAL),
+        "frames": _list_of(_FRAME),
     },
 }

@@ -26,7 +26,7 @@ def _regions() -> RegionsFile:
         ],
     }
     return RegionsFile(
-        _INPUT, frames, summarise_tracks(frames), {"mode": "blur"}, ["m"], {0: 0.0, 1: 0.04}
+        _INPUT, frames, summarise_tracks(frames), {"mode": "blur"}, ["m"], times={0: 0.0, 1: 0.04}
     )
 
 
