@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from anonymize.detect.base import Detector, NearDetector, QuickDetector
+from anonymize.errors import UserError
 from anonymize.motion import CameraMotion
 from anonymize.obscure import whole_frame
 from anonymize.track import Tracker, TrackerConfig
@@ -30,7 +31,7 @@ from anonymize.types import Detection, Frame, Label, Region
 __all__ = ["KEY_CHANGE", "Analysis", "AnalysisError", "Schedule", "StageTimes", "is_scene_cut"]
 
 
-class AnalysisError(Exception):
+class AnalysisError(UserError):
     """A file could not be analysed or rendered safely; the message names the cause."""
 
 

@@ -20,6 +20,7 @@ from typing import cast
 import jsonschema
 
 from anonymize import __version__
+from anonymize.errors import UserError
 from anonymize.media.atomic import atomic_output
 from anonymize.types import Box, Label, Region
 
@@ -42,7 +43,7 @@ FORMAT = "anonymize-regions"
 VERSION = 1
 
 
-class RegionsError(ValueError):
+class RegionsError(UserError, ValueError):
     """A regions file that cannot be used; the message says why in one sentence."""
 
 

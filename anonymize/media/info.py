@@ -7,6 +7,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Literal
 
+from anonymize.errors import UserError
+
 __all__ = [
     "IMAGE_EXTENSIONS",
     "MAX_IMAGE_PIXELS",
@@ -25,7 +27,7 @@ IMAGE_EXTENSIONS = frozenset(
 MAX_IMAGE_PIXELS = 100_000_000
 
 
-class MediaError(Exception):
+class MediaError(UserError):
     """A file the media layer cannot read or write; the message is one user-readable line.
 
     The CLI prints ``f"{path}: {err}"``, so messages name the cause, not the file.
