@@ -1,54 +1,67 @@
-"""The ``anonymize`` command: parses, validates and reports; the work lives in api.py.
+"""The ``anonymize`` command: turns options into calls and prints what they did.
 
 ``anonymize FILE...`` is the one-shot job (the hidden default command ``run``); ``detect``,
 ``render``, ``review``, ``batch`` and ``eval`` are the steps and tools around it. Each command
-lists only the options it uses. Errors are one sentence naming the file: exit code 2 for usage
-errors, 1 when any file failed.
+lists only the options it uses, and takes every default from ``Settings``. The work lives in
+``api`` (one file) and ``batch`` (planning and running many). A user's error is one line:
+exit code 2 for usage errors, 1 when any file failed.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
+import functools
 import json
-import os
 import signal
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, get_args, get_origin, get_type_hints
 
 import click
 
 from anonymize import __version__, media, progress
-from anonymize.api import AnalysisError, Anonymizer, Progress
-from anonymize.audit import AUDIT_FOLDER, inside, neutral_name, record_path
+from anonymize.api import Anonymizer, Progress
+from anonymize.audit import AUDIT_FOLDER, inside, record_path
 from anonymize.audit import default_folder as default_audit_folder
-from anonymize.batch import ENGINES, BatchError, Job, anonymize_job, run_jobs, skip_existing
-from anonymize.config import MODES, SENSITIVITIES, SHAPES, TARGETS, Settings
-from anonymize.media.atomic import remove_leftovers
-from anonymize.regions import RegionsError
+from anonymize.batch import (
+    ENGINES,
+    MEDIA_EXTENSIONS,
+    Job,
+    JobResult,
+    PlanError,
+    beside,
+    plan,
+    run_jobs,
+    run_serial,
+)
+from anonymize.config import TARGETS, Settings
+from anonymize.errors import FILE_FAILURES, UserError, one_line, show_path
 from anonymize.regions import load as load_regions
 from anonymize.regions import save as save_regions
-from anonymize.runtime import BACKENDS
 
 __all__ = ["main"]
 
-_MEDIA = media.VIDEO_EXTENSIONS | media.IMAGE_EXTENSIONS
-_FAILURES = (media.MediaError, AnalysisError, RegionsError, OSError)
-# Failures that every later output would meet too.
-_NO_SPACE = (os.strerror(errno.ENOSPC), os.strerror(errno.EDQUOT))
-
 
 class _DefaultCommandGroup(click.Group):
-    """A group whose first argument, when it is not a command, goes to ``run``."""
+    """A group whose first argument, when it is not a command, goes to ``run``; a user's
+    error that reaches it is one line (a plan that makes no run is a usage error)."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version"):
             args = ["run", *args]
         return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except PlanError as err:
+            raise click.UsageError(str(err)) from err
+        except UserError as err:
+            raise click.ClickException(str(err)) from err
 
 
 @click.group(cls=_DefaultCommandGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -72,14 +85,14 @@ def main() -> None:
     """
 
 
-def _settings_options(*names: str):
+def _settings_options(*names: str) -> Callable[[Callable], Callable]:
     """The options that decide what a run produces, those of ``names`` only: each command
     lists just the settings it uses (a setting that does nothing there would mislead)."""
     unknown = set(names) - set(_SETTING_OPTIONS)
     if unknown:
         raise ValueError(f"no such setting option: {sorted(unknown)}")
 
-    def decorate(func):
+    def decorate(func: Callable) -> Callable:
         for name in reversed(_SETTING_OPTIONS):
             if name in names:
                 func = _SETTING_OPTIONS[name](func)
@@ -99,95 +112,78 @@ def _parse_targets(ctx: click.Context, param: click.Parameter, value: str) -> tu
     return targets
 
 
+_FIELD_TYPES = get_type_hints(Settings)
+
+
+def _setting(flag: str, help: str, **kw) -> Callable:
+    """The option for the ``Settings`` field of the same name, with its default from there
+    (what the command line leaves out is what Python callers get) and, for a closed set of
+    values, its choices from the field's type."""
+    name = flag.removeprefix("--").replace("-", "_")
+    if get_origin(_FIELD_TYPES[name]) is Literal:
+        kw.setdefault("type", click.Choice(get_args(_FIELD_TYPES[name])))
+    return click.option(flag, default=getattr(Settings, name), show_default=True, help=help, **kw)
+
+
+def _targets_text(targets: tuple[str, ...]) -> str:
+    return "both" if set(targets) == set(TARGETS) else ",".join(targets)
+
+
 _SETTING_OPTIONS = {
     "targets": click.option(
         "--targets",
-        default="both",
+        default=_targets_text(Settings.targets),
         show_default=True,
         callback=_parse_targets,
         help="What to obscure: faces, plates or both.",
     ),
-    "sensitivity": click.option(
+    "sensitivity": _setting(
         "--sensitivity",
-        type=click.Choice(SENSITIVITIES),
-        default="standard",
-        show_default=True,
-        help="'high' finds more faces at the cost of more false ones; 'lean' changes "
+        "'high' finds more faces at the cost of more false ones; 'lean' changes "
         "less of the picture around faces and misses a few more of them.",
     ),
-    "mode": click.option(
-        "--mode",
-        type=click.Choice(MODES),
-        default="blur",
-        show_default=True,
-        help="How faces are obscured; every mode is irreversible.",
-    ),
-    "plate_mode": click.option(
-        "--plate-mode",
-        type=click.Choice(MODES),
-        default=Settings.plate_mode,
-        show_default=True,
-        help="How licence plates are obscured.",
-    ),
-    "shape": click.option(
+    "mode": _setting("--mode", "How faces are obscured; every mode is irreversible."),
+    "plate_mode": _setting("--plate-mode", "How licence plates are obscured."),
+    "shape": _setting(
         "--shape",
-        type=click.Choice(SHAPES),
-        default=Settings.shape,
-        show_default=True,
-        help="Shape of face masks: rounded (a squircle), ellipse or box; plates are always boxes.",
+        "Shape of face masks: rounded (a squircle), ellipse or box; plates are always boxes.",
     ),
-    "padding": click.option(
+    "padding": _setting(
         "--padding",
-        type=click.FloatRange(0, 2),
-        default=Settings.padding,
-        show_default=True,
-        help="Grow each box by this fraction of its size per side (half of it for boxes "
+        "Grow each box by this fraction of its size per side (half of it for boxes "
         "100 px or taller in photos).",
+        type=click.FloatRange(0, 2),
     ),
-    "audio": click.option(
-        "--audio",
-        type=click.Choice(["copy", "drop"]),
-        default="copy",
-        show_default=True,
-        help="Copy audio streams bit-exact, or drop them.",
-    ),
+    "audio": _setting("--audio", "Copy audio streams bit-exact, or drop them."),
     "keep_metadata": click.option(
         "--keep-metadata",
         is_flag=True,
+        default=Settings.keep_metadata,
         help="Keep container tags (creation time, location, device). Off by default.",
     ),
-    "quality": click.option(
+    "quality": _setting(
         "--quality",
+        "Video quality as x264 CRF: lower is better and larger.",
         type=click.IntRange(0, 51),
-        default=Settings.quality,
-        show_default=True,
-        help="Video quality as x264 CRF: lower is better and larger.",
     ),
-    "keyframes": click.option(
+    "keyframes": _setting(
         "--keyframes",
-        type=click.IntRange(min=1),
-        default=Settings.keyframes,
-        show_default=True,
-        help="Longest run of video frames between full detector passes while the scene is "
+        "Longest run of video frames between full detector passes while the scene is "
         "still; a moving camera or people get one every 2 frames, a scene cut at once, quick "
         "passes run between (1: full on every frame, slowest and most thorough).",
+        type=click.IntRange(min=1),
     ),
-    "backend": click.option(
+    "backend": _setting(
         "--backend",
-        type=click.Choice(BACKENDS),
-        default=Settings.backend,
-        show_default=True,
-        help="Where the networks run: auto takes the fastest this machine has (OpenVINO, "
+        "Where the networks run: auto takes the fastest this machine has (OpenVINO, "
         "else onnxruntime); --verbose says which it took.",
     ),
-    "on_error": click.option(
+    "on_error": _setting(
         "--on-error",
-        type=click.Choice(["fail", "obscure-frame"]),
-        default="fail",
-        show_default=True,
-        help="A frame that cannot be analysed fails the file, or is obscured whole.",
+        "A frame that cannot be analysed fails the file, or is obscured whole.",
     ),
 }
+
 # What each command uses: finding regions, drawing them, writing a file.
 _FIND = ("targets", "sensitivity", "keyframes", "padding", "backend")
 _DRAW = ("mode", "shape")
@@ -212,7 +208,7 @@ def _settings(**kw) -> Settings:
     return Settings(**kw)
 
 
-def _record_options(func):
+def _record_options(func: Callable) -> Callable:
     """Where the audit record of each output goes: the audit folder, beside it, or nowhere."""
     options = [
         click.option(
@@ -234,14 +230,6 @@ def _record_options(func):
     return func
 
 
-_NEUTRAL_NAMES = click.option(
-    "--neutral-names",
-    is_flag=True,
-    help="Name outputs by a keyed hash instead of after their inputs, all in the output "
-    "folder; only the audit record says which input each came from.",
-)
-
-
 @dataclass(frozen=True)
 class _Records:
     """Where this run's audit records go: ``folder``, beside each output (``sidecar``), or
@@ -259,7 +247,7 @@ class _Records:
             return "none written (--no-report)"
         if self.folder is None:
             return "beside each output (--sidecar); they name the originals: do not publish them"
-        return _show(self.folder)
+        return show_path(self.folder)
 
 
 def _records(
@@ -285,9 +273,13 @@ def _records(
         click.echo("warning: --sidecar puts each input's name and hash beside its output", err=True)
         return _Records(write=True)
     folder = audit or default_audit_folder(first_input)
-    if output is not None and output.suffix.lower() not in _MEDIA and inside(folder, output):
+    if (
+        output is not None
+        and output.suffix.lower() not in MEDIA_EXTENSIONS
+        and inside(folder, output)
+    ):
         raise click.UsageError(
-            f"the audit folder {_show(folder)} is inside the output folder; "
+            f"the audit folder {show_path(folder)} is inside the output folder; "
             "name one outside it with --audit"
         )
     try:  # checked now, not after the first file's work (raw footage may be read-only)
@@ -295,68 +287,124 @@ def _records(
         tempfile.TemporaryFile(dir=folder).close()
     except OSError as err:
         raise click.UsageError(
-            f"cannot write audit records in {_show(folder)} ({err.strerror or err}); "
+            f"cannot write audit records in {show_path(folder)} ({err.strerror or err}); "
             "name a folder for them with --audit DIR"
         ) from None
     return _Records(write=True, folder=folder)
 
 
-@main.command("run")
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(path_type=Path),
-    help="Output file (one input) or folder (several inputs or a folder).",
-)
-@click.option("--overwrite", is_flag=True, help="Replace outputs that already exist.")
-@_record_options
-@_NEUTRAL_NAMES
-@click.option("-q", "--quiet", is_flag=True, help="No progress display.")
-@_VERBOSE
-@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
-@_settings_options(*_ONE_SHOT)
-def run(
-    inputs: tuple[Path, ...],
-    output: Path | None,
-    overwrite: bool,
-    audit: Path | None,
-    sidecar: bool,
-    no_report: bool,
-    neutral_names: bool,
-    quiet: bool,
-    verbose: bool,
-    as_json: bool,
-    **settings_kw,
-) -> None:
-    """Obscure every face and plate in INPUTS (files or folders)."""
-    records = _records(inputs[0], audit, sidecar, no_report, neutral_names, output)
-    jobs = _plan(inputs, output, records.folder, neutral_names)
-    anonymizer = Anonymizer(_settings(**settings_kw))
-    results = []
-    overall = progress.bar(len(jobs), "files", "file", quiet=quiet or len(jobs) < 2)
-    interrupted = _watch_interrupts()
-    for position, job in enumerate(jobs):
-        remove_leftovers(job.dst)  # of a run killed before it could tidy up
-        result = skip_existing(job, overwrite) or anonymize_job(
-            anonymizer, job, records.write, watch=lambda src: _frame_progress(src, quiet)
+@dataclass(frozen=True)
+class _Many:
+    """What a run over many files was asked (``run`` and ``batch`` alike): the inputs,
+    where outputs and audit records go, and how it reports."""
+
+    inputs: tuple[Path, ...]
+    output: Path | None
+    overwrite: bool
+    audit: Path | None
+    sidecar: bool
+    no_report: bool
+    neutral_names: bool
+    quiet: bool
+    as_json: bool
+
+    def plan(self) -> tuple[_Records, list[Job]]:
+        """Where the records go (checked now, before any work) and the run's jobs."""
+        records = _records(
+            self.inputs[0],
+            self.audit,
+            self.sidecar,
+            self.no_report,
+            self.neutral_names,
+            self.output,
         )
-        if interrupted.is_set():
-            raise KeyboardInterrupt  # the file's own work was undone; stop the run
-        _report_failure(result)
-        results.append(result)
-        overall.update(1)
-        blocked = result["status"] == "failed" and _unwritable(job.dst.parent, result["error"])
-        if blocked:
-            rest = jobs[position + 1 :]
-            _error(job.dst.parent, f"outputs cannot be written there ({blocked}); run stopped")
-            reason = f"not attempted: the run stopped ({blocked})"
-            results.extend(_not_attempted(later, reason) for later in rest)
-            break
-    overall.close()
+        return records, plan(self.inputs, self.output, records.folder, self.neutral_names)
+
+    def finish(self, results: list[JobResult], jobs: list[Job], records: _Records) -> None:
+        _summarise(results, jobs, self.as_json, _outputs_where(jobs, self.output), records)
+
+
+def _many_options(output: Callable) -> Callable:
+    """The options of a run over many files, handed to the command as one ``_Many``;
+    ``output`` is the command's own ``-o``."""
+
+    def decorate(func: Callable) -> Callable:
+        @functools.wraps(func)
+        def command(**kw) -> None:
+            fields = {name: kw.pop(name) for name in _Many.__dataclass_fields__}
+            func(_Many(**fields), **kw)
+
+        options = [
+            click.argument(
+                "inputs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path)
+            ),
+            output,
+            click.option("--overwrite", is_flag=True, help="Replace outputs that already exist."),
+            _record_options,
+            click.option(
+                "--neutral-names",
+                is_flag=True,
+                help="Name outputs by a keyed hash instead of after their inputs, all in the "
+                "output folder; only the audit record says which input each came from.",
+            ),
+            click.option("-q", "--quiet", is_flag=True, help="No progress display."),
+            click.option(
+                "--json", "as_json", is_flag=True, help="Print a machine-readable summary."
+            ),
+        ]
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
+
+
+@main.command("run")
+@_many_options(
+    click.option(
+        "-o",
+        "--output",
+        type=click.Path(path_type=Path),
+        help="Output file (one input) or folder (several inputs or a folder).",
+    )
+)
+@_VERBOSE
+@_settings_options(*_ONE_SHOT)
+def run(many: _Many, verbose: bool, **settings_kw) -> None:
+    """Obscure every face and plate in INPUTS (files or folders)."""
+    records, jobs = many.plan()
+    anonymizer = Anonymizer(_settings(**settings_kw))
+    interrupted = _watch_interrupts()
+    watch = functools.partial(_frame_progress, quiet=many.quiet, nested=True)
+    results = run_serial(
+        jobs, anonymizer, overwrite=many.overwrite, report=records.write, watch=watch
+    )
+    finished = _follow(results, len(jobs), many.quiet or len(jobs) < 2, interrupted)
     if verbose:
         _explain(anonymizer)
-    _summarise(results, as_json, _outputs_where(jobs, output), records)
+    many.finish(finished, jobs, records)
+
+
+def _follow(
+    results: Iterable[JobResult],
+    total: int,
+    quiet: bool,
+    interrupted: threading.Event | None = None,
+) -> list[JobResult]:
+    """Show the run's progress over files and each failure as it comes; the results."""
+    finished = []
+    with contextlib.closing(progress.bar(total, "files", "file", quiet=quiet)) as overall:
+        for result in results:
+            if interrupted is not None and interrupted.is_set():
+                raise KeyboardInterrupt  # the file's own work was undone; stop the run
+            if result.status == "failed":
+                _error(result.job.src, result.error)
+            if result.stopped:
+                why = f"outputs cannot be written there ({result.stopped}); run stopped"
+                _error(result.job.dst.parent, why)
+            finished.append(result)
+            overall.update(1)
+    return finished
 
 
 def _explain(anonymizer: Anonymizer) -> None:
@@ -389,39 +437,20 @@ def _watch_interrupts() -> threading.Event:
 
 
 @contextlib.contextmanager
-def _frame_progress(src: Path, quiet: bool) -> Iterator[Progress]:
-    bar = _frame_bar(src, quiet, nested=True)
-    try:
+def _frame_progress(src: Path, quiet: bool, nested: bool = False) -> Iterator[Progress]:
+    """A file's progress over its frames, for as long as the block runs."""
+    with contextlib.closing(_frame_bar(src, quiet, nested=nested)) as bar:
         yield bar.update
-    finally:
-        bar.close()
 
 
-def _unwritable(folder: Path, error: str) -> str | None:
-    """Why no more outputs can be written in ``folder`` (disk full, read-only), or None.
-
-    Asked after a file fails, so that a run into a full or read-only folder stops at the
-    first failure instead of failing every remaining file the same way.
-    """
-    for cause in _NO_SPACE:
-        if cause in error:
-            return cause
-    while not folder.is_dir() and folder != folder.parent:
-        folder = folder.parent  # the folder could not even be created: ask its parent
+@contextlib.contextmanager
+def _failing(src: Path) -> Iterator[None]:
+    """A user's error in the block ends the command with one line naming ``src``."""
     try:
-        tempfile.TemporaryFile(dir=folder).close()
-    except OSError as err:
-        return err.strerror or str(err)
-    return None
-
-
-def _not_attempted(job: Job, reason: str) -> dict:
-    return {"input": str(job.src), "output": str(job.dst), "status": "skipped", "reason": reason}
-
-
-def _report_failure(result: dict) -> None:
-    if result["status"] == "failed":
-        _error(Path(result["input"]), result["error"])
+        yield
+    except FILE_FAILURES as err:
+        _error(src, err)
+        sys.exit(1)
 
 
 def _frame_bar(
@@ -439,25 +468,29 @@ def _frame_bar(
 def _outputs_where(jobs: list[Job], output: Path | None) -> str:
     """Where the outputs of a run went, for its closing lines."""
     if output is not None:
-        return _show(output)
+        return show_path(output)
     if len(jobs) == 1:
-        return _show(jobs[0].dst)
+        return show_path(jobs[0].dst)
     folders = sorted({str(job.dst.parent) for job in jobs})
-    return _show(Path(folders[0])) if len(folders) == 1 else "beside each input"
+    return show_path(Path(folders[0])) if len(folders) == 1 else "beside each input"
 
 
-def _summarise(results: list[dict], as_json: bool, outputs: str, records: _Records) -> None:
-    """Close the run by saying what it did, where the outputs went and where the audit
-    records went; exit 1 when any file failed."""
-    counts = {s: sum(1 for r in results if r["status"] == s) for s in ("done", "skipped", "failed")}
+def _summarise(
+    results: list[JobResult], jobs: list[Job], as_json: bool, outputs: str, records: _Records
+) -> None:
+    """Close the run by saying what it did (in plan order), where the outputs went and
+    where the audit records went; exit 1 when any file failed."""
+    order = {job: position for position, job in enumerate(jobs)}
+    results = sorted(results, key=lambda result: order[result.job])
+    counts = {s: sum(1 for r in results if r.status == s) for s in ("done", "skipped", "failed")}
     if as_json:
-        summary = {"files": results, **counts, "outputs": outputs}
+        summary = {"files": [r.to_dict() for r in results], **counts, "outputs": outputs}
         summary["audit"] = str(records.folder) if records.folder else records.describe()
         click.echo(json.dumps(summary, indent=1))
     else:
         for r in results:
-            if r["status"] == "skipped":
-                click.echo(f"skipped {_show(Path(r['input']))}: {r['reason']}", err=True)
+            if r.status == "skipped":
+                click.echo(f"skipped {show_path(r.job.src)}: {r.reason}", err=True)
         click.echo(
             f"{counts['done']} anonymized, {counts['skipped']} skipped, {counts['failed']} failed",
             err=True,
@@ -484,18 +517,13 @@ def detect(src: Path, output: Path | None, quiet: bool, **settings_kw) -> None:
     The regions file names and hashes SRC: keep it with the footage, not with what you
     publish."""
     output = output or src.with_name(src.name + ".regions.json")
-    try:
-        bar = _frame_bar(src, quiet)
-        try:
-            regions = Anonymizer(_settings(**settings_kw)).detect(src, progress=bar.update)
-        finally:
-            bar.close()
+    with _failing(src):
+        with _frame_progress(src, quiet) as frames_done:
+            regions = Anonymizer(_settings(**settings_kw)).detect(src, progress=frames_done)
         save_regions(regions, output)
-    except _FAILURES as err:
-        _fail(src, err)
     click.echo(
         f"{len(regions.tracks)} tracks in {regions.input.frame_count} frames; "
-        f"wrote {_show(output)}",
+        f"wrote {show_path(output)}",
         err=True,
     )
 
@@ -531,37 +559,33 @@ def render(
     **settings_kw,
 ) -> None:
     """Render SRC with exactly the regions in the regions file obscured."""
-    output = output or _beside(src)
+    output = output or beside(src)
     if output.exists() and not overwrite:
-        raise click.UsageError(f"{_show(output)} exists (use --overwrite)")
+        raise click.UsageError(f"{show_path(output)} exists (use --overwrite)")
     records = _records(src, audit, sidecar, no_report)
     record = record_path(records.folder, Path(output.name)) if records.folder else None
     anonymizer = Anonymizer(_settings(**settings_kw), detectors=[])
-    try:
+    with _failing(src):
         regions = load_regions(regions_path)
         output.parent.mkdir(parents=True, exist_ok=True)
-        bar = _frame_bar(src, quiet)
-        try:
+        with _frame_progress(src, quiet) as frames_done:
             anonymizer.render(
-                src, output, regions, progress=bar.update, report=record or records.write
+                src, output, regions, progress=frames_done, report=record or records.write
             )
-        finally:
-            bar.close()
-    except _FAILURES as err:
-        _fail(src, err)
-    click.echo(f"wrote {_show(output)}", err=True)
-    where = _show(record) if record else records.describe()
+    click.echo(f"wrote {show_path(output)}", err=True)
+    where = show_path(record) if record else records.describe()
     click.echo(f"audit record: {where}", err=True)
 
 
 @main.command("batch")
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option(
-    "-o",
-    "--output",
-    required=True,
-    type=click.Path(path_type=Path),
-    help="Folder the inputs are mirrored into.",
+@_many_options(
+    click.option(
+        "-o",
+        "--output",
+        required=True,
+        type=click.Path(path_type=Path),
+        help="Folder the inputs are mirrored into.",
+    )
 )
 @click.option(
     "--engine",
@@ -586,58 +610,31 @@ def render(
     show_default=True,
     help="How often a file is retried after its worker process died.",
 )
-@click.option("--overwrite", is_flag=True, help="Replace outputs that already exist.")
-@_record_options
-@_NEUTRAL_NAMES
-@click.option("-q", "--quiet", is_flag=True, help="No progress display.")
-@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
 @_settings_options(*_ONE_SHOT)
 def batch(
-    inputs: tuple[Path, ...],
-    output: Path,
+    many: _Many,
     engine: str,
     address: str | None,
     workers: int | None,
     retries: int,
-    overwrite: bool,
-    audit: Path | None,
-    sidecar: bool,
-    no_report: bool,
-    neutral_names: bool,
-    quiet: bool,
-    as_json: bool,
     **settings_kw,
 ) -> None:
     """Obscure every face and plate in INPUTS, many files at once, on this machine or a Ray
     cluster (whose workers must see the same paths, e.g. a shared file system)."""
     if address and engine != "ray":
         raise click.UsageError("--address needs --engine ray")
-    records = _records(inputs[0], audit, sidecar, no_report, neutral_names, output)
-    jobs = _plan(inputs, output, records.folder, neutral_names)
-    settings = _settings(**settings_kw)
-    order = {(str(job.src), str(job.dst)): i for i, job in enumerate(jobs)}
-    results = []
-    overall = progress.bar(len(jobs), "files", "file", quiet=quiet)
-    try:
-        for result in run_jobs(
-            jobs,
-            settings,
-            engine,
-            overwrite=overwrite,
-            report=records.write,
-            workers=workers,
-            address=address,
-            max_retries=retries,
-        ):
-            _report_failure(result)
-            results.append(result)
-            overall.update(1)
-    except BatchError as err:
-        raise click.ClickException(str(err)) from err
-    finally:
-        overall.close()
-    ordered = sorted(results, key=lambda r: order[r["input"], r["output"]])
-    _summarise(ordered, as_json, _outputs_where(jobs, output), records)
+    records, jobs = many.plan()
+    results = run_jobs(
+        jobs,
+        _settings(**settings_kw),
+        engine,
+        overwrite=many.overwrite,
+        report=records.write,
+        workers=workers,
+        address=address,
+        max_retries=retries,
+    )
+    many.finish(_follow(results, len(jobs), many.quiet), jobs, records)
 
 
 @main.command("eval")
@@ -649,98 +646,13 @@ def evaluate(folder: Path, as_json: bool, **settings_kw) -> None:
     from anonymize import eval as evaluation
 
     if not (folder / "gt.json").is_file():
-        raise click.UsageError(f"{_show(folder)} has no gt.json (see the README for its format)")
+        raise click.UsageError(
+            f"{show_path(folder)} has no gt.json (see the README for its format)"
+        )
     result = evaluation.evaluate(folder, _settings(**settings_kw))
     click.echo(
         json.dumps(result.to_dict(), indent=1) if as_json else evaluation.format_report(result)
     )
-
-
-def _plan(
-    inputs: tuple[Path, ...],
-    output: Path | None,
-    audit: Path | None = None,
-    neutral: bool = False,
-) -> list[Job]:
-    """Pair each input file with its output path, and with its audit record in ``audit``
-    when there is one; folders are walked and mirrored. With ``neutral`` names, outputs are
-    named by ``neutral_name`` and not mirrored: a folder's name can say as much as a file's.
-    """
-    if neutral and audit is None:
-        raise ValueError("neutral names need an audit folder to keep their key and mapping")
-    single_file = len(inputs) == 1 and inputs[0].is_file()
-    if (
-        single_file
-        and output is not None
-        and output.suffix.lower() in _MEDIA
-        and not output.is_dir()
-    ):
-        return [Job(inputs[0], output, _record(audit, Path(output.name)))]
-    jobs = []
-    for item in inputs:
-        if item.is_file():
-            if neutral:
-                name = neutral_name(audit, item.name, item.suffix)
-            else:
-                name = item.name if output else _beside(item).name
-            jobs.append(Job(item, (output or item.parent) / name, _record(audit, Path(name))))
-            continue
-        root = output or item.with_name(item.name + "_anonymized")
-        if output and len(inputs) > 1 and not neutral:
-            root = output / item.resolve().name
-        base = output or root.parent  # record paths mirror the outputs' paths under it
-        found = []
-        for path in _walk(item, skip=root):
-            if neutral:
-                source = path.relative_to(item.parent).as_posix()
-                dst = root / neutral_name(audit, source, path.suffix)
-            else:
-                dst = root / path.relative_to(item)
-            found.append(Job(path, dst, _record(audit, dst.relative_to(base))))
-        if not found:
-            raise click.UsageError(f"{_show(item)} contains no video or photo files")
-        jobs.extend(found)
-    return jobs
-
-
-def _record(audit: Path | None, output_name: Path) -> Path | None:
-    return record_path(audit, output_name) if audit is not None else None
-
-
-def _walk(folder: Path, skip: Path) -> Iterator[Path]:
-    """Media files under ``folder`` in a stable order; symlinked folders are not followed
-    (no loops), and nothing inside the output folder is taken as input."""
-    skip = skip.resolve()
-    for dirpath, dirnames, filenames in os.walk(folder):
-        here = Path(dirpath)
-        dirnames[:] = sorted(d for d in dirnames if (here / d).resolve() != skip)
-        for name in sorted(filenames):
-            path = here / name
-            if path.suffix.lower() in _MEDIA and not name.startswith("."):
-                yield path
-
-
-def _beside(src: Path) -> Path:
-    return src.with_name(f"{src.stem}_anonymized{src.suffix}")
-
-
-def _one_line(err: object) -> str:
-    return " ".join(str(err).split())
-
-
-def _show(path: Path) -> str:
-    """A path on one line: control characters (a newline in a name) are escaped."""
-    text = str(path)
-    return text if text.isprintable() else repr(text)
-
-
-def _error(src: Path, err: object) -> None:
-    click.echo(f"error: {_show(src)}: {_one_line(err)}", err=True)
-
-
-def _fail(src: Path, err: object) -> None:
-    _error(src, err)
-    sys.exit(1)
 
 
 @main.command("review")
@@ -756,30 +668,35 @@ def _fail(src: Path, err: object) -> None:
 def review(src: Path, port: int, no_browser: bool, **settings_kw) -> None:
     """Check, correct and render SRC in a local page (detects first if SRC.regions.json is
     missing). Edits are saved to the regions file as you make them; Ctrl+C stops."""
-    from anonymize.review import ReviewError, output_path, record_path, serve
+    from anonymize.review import serve
 
-    bar = progress.bar(None, "", "frame", quiet=True)
+    with _failing(src):
+        with contextlib.closing(
+            _frame_bar(src, False, desc=f"detecting in {src.name}", delay=1)
+        ) as bar:
+            serve(
+                src,
+                _settings(**settings_kw),
+                port=port,
+                open_browser=not no_browser,
+                announce=functools.partial(_announce, src, bar),
+                progress=bar.update,
+            )
 
-    def announce(url: str) -> None:
-        bar.close()
-        click.echo(f"review page (this address is the only way in): {url}", err=True)
-        click.echo(
-            f"its render writes {_show(output_path(src))}, and the audit record "
-            f"{_show(record_path(src))}",
-            err=True,
-        )
-        click.echo("press Ctrl+C to stop", err=True)
 
-    try:
-        bar = _frame_bar(src, False, desc=f"detecting in {src.name}", delay=1)
-        serve(
-            src,
-            _settings(**settings_kw),
-            port=port,
-            open_browser=not no_browser,
-            announce=announce,
-            progress=bar.update,
-        )
-    except (*_FAILURES, ReviewError) as err:
-        bar.close()
-        _fail(src, err)
+def _announce(src: Path, bar: progress.Bar, url: str) -> None:
+    """Say where the review page is, once it is ready (detecting, if it had to, is done)."""
+    from anonymize.review import output_path, record_path
+
+    bar.close()
+    click.echo(f"review page (this address is the only way in): {url}", err=True)
+    click.echo(
+        f"its render writes {show_path(output_path(src))}, and the audit record "
+        f"{show_path(record_path(src))}",
+        err=True,
+    )
+    click.echo("press Ctrl+C to stop", err=True)
+
+
+def _error(src: Path, err: object) -> None:
+    click.echo(f"error: {show_path(src)}: {one_line(err)}", err=True)

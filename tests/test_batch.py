@@ -29,8 +29,8 @@ import pytest
 from click.testing import CliRunner
 
 from anonymize.api import Anonymizer
-from anonymize.batch import Job, run_jobs
-from anonymize.cli import _plan, main
+from anonymize.batch import Job, JobResult, plan, run_jobs
+from anonymize.cli import main
 from anonymize.config import Settings
 from anonymize.media import VideoWriter, read_image
 from anonymize.media.atomic import PARTIAL_MARKER
@@ -150,15 +150,15 @@ def _expected_files(archive: Path) -> list[str]:
     return sorted(media + [m + ".json" for m in media])
 
 
-def _batch(archive: Path, out: Path, **kw) -> dict[str, dict]:
+def _batch(archive: Path, out: Path, **kw) -> dict[str, JobResult]:
     """Run the archive into ``out``; what the workers render is recorded in ``out``.frames."""
-    jobs = _plan((archive,), out)
+    jobs = plan((archive,), out)
     record = out.with_suffix(".frames")
     record.mkdir()
     factory = functools.partial(recording, record)
     results = list(run_jobs(jobs, SETTINGS, detectors=factory, **kw))
     assert len(results) == len(jobs)
-    return {r["input"]: r for r in results}
+    return {str(r.job.src): r for r in results}
 
 
 def _assert_same_outputs(archive: Path, a: Path, b: Path) -> None:
@@ -179,11 +179,11 @@ def _assert_same_outputs(archive: Path, a: Path, b: Path) -> None:
 
 def test_local_pool_writes_what_one_process_writes(archive, tmp_path, monkeypatch):
     results = _batch(archive, tmp_path / "pool", workers=2)
-    assert {r["status"] for r in results.values()} == {"done"}
+    assert {r.status for r in results.values()} == {"done"}
     monkeypatch.setattr(VideoWriter, "write", VideoWriter.write)  # undo recording() after
     (tmp_path / "one.frames").mkdir()
     anonymizer = Anonymizer(SETTINGS, detectors=recording(tmp_path / "one.frames", SETTINGS))
-    for job in _plan((archive,), tmp_path / "one"):
+    for job in plan((archive,), tmp_path / "one"):
         job.dst.parent.mkdir(parents=True, exist_ok=True)
         anonymizer.anonymize_file(job.src, job.dst)
         source, result = _decoded(job.src)[0], _decoded(job.dst)[0]
@@ -201,7 +201,7 @@ def test_existing_outputs_are_skipped_and_shared_outputs_refused(tmp_path):
     done.write_bytes(b"earlier run")
     jobs = [Job(a, tmp_path / "out" / "x.png"), Job(b, tmp_path / "out" / "x.png")]
     results = list(run_jobs([*jobs, Job(a, done)], SETTINGS, detectors=bright_squares))
-    status = {(r["input"], r["output"]): r["status"] for r in results}
+    status = {(str(r.job.src), str(r.job.dst)): r.status for r in results}
     assert status == {
         (str(a), str(jobs[0].dst)): "done",
         (str(b), str(jobs[0].dst)): "failed",
@@ -211,7 +211,7 @@ def test_existing_outputs_are_skipped_and_shared_outputs_refused(tmp_path):
 
 
 def _assert_crashed_and_recovered(archive: Path, out: Path, markers: Path, results: dict):
-    assert {r["status"] for r in results.values()} == {"done"}, results
+    assert {r.status for r in results.values()} == {"done"}, results
     crashed = {p.name: json.loads(p.read_text()) for p in markers.iterdir()}
     assert set(crashed) == {"a.mp4", "b.mp4"}
     assert all(len(c) == 1 and c[0] for c in crashed.values()), "a half-written file each"
@@ -225,9 +225,9 @@ def _assert_crashed_and_recovered(archive: Path, out: Path, markers: Path, resul
 def test_local_pool_retries_files_whose_worker_died(archive, tmp_path):
     markers = tmp_path / "markers"
     markers.mkdir()
-    jobs = _plan((archive,), tmp_path / "out")
+    jobs = plan((archive,), tmp_path / "out")
     factory = functools.partial(crash, markers, 1)
-    results = {r["input"]: r for r in run_jobs(jobs, SETTINGS, workers=2, detectors=factory)}
+    results = {str(r.job.src): r for r in run_jobs(jobs, SETTINGS, workers=2, detectors=factory)}
     _assert_crashed_and_recovered(archive, tmp_path / "out", markers, results)
 
 
@@ -238,15 +238,15 @@ def test_local_pool_gives_up_on_a_file_that_always_kills_its_worker(tmp_path):
     _photo(photo, seed=0)
     markers = tmp_path / "markers"
     markers.mkdir()
-    jobs = _plan((tmp_path / "in",), tmp_path / "out")
+    jobs = plan((tmp_path / "in",), tmp_path / "out")
     factory = functools.partial(crash, markers, 99)
     results = {
-        Path(r["input"]).name: r
+        r.job.src.name: r
         for r in run_jobs(jobs, SETTINGS, workers=1, max_retries=1, detectors=factory)
     }
-    assert results["p.png"]["status"] == "done"
-    assert results["c.mp4"]["status"] == "failed"
-    assert "died on each of 2 attempts" in results["c.mp4"]["error"]
+    assert results["p.png"].status == "done"
+    assert results["c.mp4"].status == "failed"
+    assert "died on each of 2 attempts" in results["c.mp4"].error
     assert len(json.loads((markers / "c.mp4").read_text())) == 2
     assert _files(tmp_path / "out") == ["p.png", "p.png.json"]
 
@@ -270,7 +270,7 @@ def _check_cli_summary(archive: Path, out: Path, *engine: str) -> None:
     assert _files(archive.parent / "anonymize-audit") == [f"{m}.json" for m in media]
     again = json.loads(_cli(str(archive), "-o", str(out), "--json", *engine).stdout)
     assert (again["done"], again["skipped"], again["failed"]) == (0, 5, 1)
-    planned = [str(job.src) for job in _plan((archive,), out)]
+    planned = [str(job.src) for job in plan((archive,), out)]
     assert [f["input"] for f in again["files"]] == planned  # in plan order
 
 
@@ -357,21 +357,21 @@ def _stop(head: subprocess.Popen) -> None:
 def test_ray_writes_what_the_local_pool_writes(archive, tmp_path, ray_address):
     local = _batch(archive, tmp_path / "local", workers=2)
     remote = _batch(archive, tmp_path / "ray", engine="ray", address=ray_address)
-    assert {r["status"] for r in remote.values()} == {"done"}
+    assert {r.status for r in remote.values()} == {"done"}
     _assert_same_outputs(archive, tmp_path / "local", tmp_path / "ray")
     strip = ("input", "output", "record")
-    assert [{k: v for k, v in r.items() if k not in strip} for r in local.values()] == [
-        {k: v for k, v in remote[i].items() if k not in strip} for i in local
+    assert [{k: v for k, v in r.to_dict().items() if k not in strip} for r in local.values()] == [
+        {k: v for k, v in remote[i].to_dict().items() if k not in strip} for i in local
     ]
 
 
 def test_ray_retries_files_whose_worker_died(archive, tmp_path, ray_address):
     markers = tmp_path / "markers"
     markers.mkdir()
-    jobs = _plan((archive,), tmp_path / "out")
+    jobs = plan((archive,), tmp_path / "out")
     factory = functools.partial(crash, markers, 1)
     results = {
-        r["input"]: r
+        str(r.job.src): r
         for r in run_jobs(jobs, SETTINGS, "ray", address=ray_address, detectors=factory)
     }
     _assert_crashed_and_recovered(archive, tmp_path / "out", markers, results)

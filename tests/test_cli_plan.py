@@ -2,10 +2,9 @@
 
 from pathlib import Path
 
-import click
 import pytest
 
-from anonymize.cli import _plan
+from anonymize.batch import PlanError, plan
 
 
 def _touch(path: Path) -> Path:
@@ -16,13 +15,13 @@ def _touch(path: Path) -> Path:
 
 def test_a_file_alone_goes_beside_itself(tmp_path):
     clip = _touch(tmp_path / "clip.mp4")
-    [job] = _plan((clip,), None)
+    [job] = plan((clip,), None)
     assert job.dst == tmp_path / "clip_anonymized.mp4"
 
 
 def test_output_with_an_extension_names_the_file_and_its_format(tmp_path):
     photo = _touch(tmp_path / "photo.jpg")
-    [job] = _plan((photo,), tmp_path / "out" / "photo.png")
+    [job] = plan((photo,), tmp_path / "out" / "photo.png")
     assert job.dst == tmp_path / "out" / "photo.png"
 
 
@@ -31,7 +30,7 @@ def test_folders_are_mirrored_and_other_files_ignored(tmp_path):
     b = _touch(tmp_path / "in" / "sub" / "b.JPG")
     _touch(tmp_path / "in" / "notes.txt")
     _touch(tmp_path / "in" / ".hidden.mp4")
-    jobs = _plan((tmp_path / "in",), tmp_path / "out")
+    jobs = plan((tmp_path / "in",), tmp_path / "out")
     assert [(j.src, j.dst) for j in jobs] == [
         (a, tmp_path / "out" / "a.mp4"),
         (b, tmp_path / "out" / "sub" / "b.JPG"),
@@ -42,7 +41,7 @@ def test_several_inputs_keep_their_names_under_the_output_folder(tmp_path):
     a = _touch(tmp_path / "x" / "a.mp4")
     b = _touch(tmp_path / "y" / "b.mov")
     _touch(tmp_path / "d" / "c.webm")
-    jobs = _plan((a, b, tmp_path / "d"), tmp_path / "out")
+    jobs = plan((a, b, tmp_path / "d"), tmp_path / "out")
     assert [j.dst for j in jobs] == [
         tmp_path / "out" / "a.mp4",
         tmp_path / "out" / "b.mov",
@@ -52,24 +51,24 @@ def test_several_inputs_keep_their_names_under_the_output_folder(tmp_path):
 
 def test_a_folder_without_output_goes_to_a_sibling_folder(tmp_path):
     a = _touch(tmp_path / "in" / "a.mp4")
-    [job] = _plan((tmp_path / "in",), None)
+    [job] = plan((tmp_path / "in",), None)
     assert job.src == a and job.dst == tmp_path / "in_anonymized" / "a.mp4"
 
 
 def test_outputs_inside_the_input_folder_are_not_taken_as_inputs(tmp_path):
     _touch(tmp_path / "in" / "a.mp4")
     _touch(tmp_path / "in" / "out" / "a.mp4")
-    jobs = _plan((tmp_path / "in",), tmp_path / "in" / "out")
+    jobs = plan((tmp_path / "in",), tmp_path / "in" / "out")
     assert [j.src.name for j in jobs] == ["a.mp4"] and len(jobs) == 1
 
 
 def test_symlink_loops_are_not_followed(tmp_path):
     _touch(tmp_path / "in" / "a.mp4")
     (tmp_path / "in" / "loop").symlink_to(tmp_path / "in")
-    assert len(_plan((tmp_path / "in",), tmp_path / "out")) == 1
+    assert len(plan((tmp_path / "in",), tmp_path / "out")) == 1
 
 
 def test_a_folder_with_no_media_is_a_usage_error(tmp_path):
     _touch(tmp_path / "in" / "notes.txt")
-    with pytest.raises(click.UsageError, match="contains no video or photo files"):
-        _plan((tmp_path / "in",), None)
+    with pytest.raises(PlanError, match="contains no video or photo files"):
+        plan((tmp_path / "in",), None)

@@ -19,6 +19,7 @@ import numpy as np
 
 from anonymize import audit, media, regions
 from anonymize.api import Anonymizer, Progress
+from anonymize.batch.plan import beside
 from anonymize.config import Settings
 from anonymize.obscure import obscure
 from anonymize.regions import RegionsError, RegionsFile
@@ -55,7 +56,7 @@ def regions_path(src: Path) -> Path:
 
 def output_path(src: Path) -> Path:
     """Where the review renders ``src``: SRC_anonymized.EXT beside it, as the CLI does."""
-    return src.with_name(f"{src.stem}_anonymized{src.suffix}")
+    return beside(src)
 
 
 def record_path(src: Path) -> Path:

@@ -14,104 +14,39 @@ system mounted at the same place).
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import multiprocessing
 import os
 import pickle
-import re
 import socket
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from pathlib import Path
 
-from anonymize import media
-from anonymize.api import AnalysisError, Anonymizer, Progress, report_path
+from anonymize.api import Anonymizer
+from anonymize.batch.job import JobResult, anonymize_job, remove_job_leftovers, skip_existing
+from anonymize.batch.plan import Job
 from anonymize.config import Settings
 from anonymize.detect.base import Detector
-from anonymize.media.atomic import PARTIAL_MARKER
-from anonymize.regions import RegionsError
+from anonymize.errors import UserError, internal, one_line
 
-__all__ = [
-    "ENGINES",
-    "BatchError",
-    "DetectorFactory",
-    "Job",
-    "anonymize_job",
-    "run_jobs",
-    "skip_existing",
-]
+__all__ = ["ENGINES", "BatchError", "DetectorFactory", "run_jobs"]
 
 ENGINES = ("local", "ray")
 
 # Builds the detectors inside a worker; must be picklable (a module-level function, or a
 # functools.partial of one). None means the detectors the settings ask for.
 DetectorFactory = Callable[[Settings], Sequence[Detector]]
-# Called with an input path; the context it returns yields the per-frame progress callback.
-Watch = Callable[[Path], AbstractContextManager[Progress | None]]
 
-_FAILURES = (media.MediaError, AnalysisError, RegionsError, OSError)
 # A worker is replaced after this many files: whatever a long run leaks goes with it.
 _FILES_PER_WORKER = 20
-# Temporary names that atomic_output and regions.save leave when their process is killed.
-_PARTIAL = re.compile(rf"\.(?P<stem>.*){re.escape(PARTIAL_MARKER)}[0-9a-f]{{8}}(?P<suffix>.*)")
-_SIDECAR_TMP = re.compile(r"\.(?P<name>.*)\.json\.\d+\.tmp")
 
 
-class BatchError(Exception):
+class BatchError(UserError):
     """The engine cannot run at all (Ray missing or unreachable); the message says why."""
-
-
-@dataclass(frozen=True)
-class Job:
-    """One input file, the output it becomes, and where its audit record goes (None:
-    beside the output, as ``report_path`` says)."""
-
-    src: Path
-    dst: Path
-    record: Path | None = None
-
-
-def skip_existing(job: Job, overwrite: bool) -> dict | None:
-    """The "skipped" result when ``job``'s output exists and may not be replaced, else None."""
-    if job.dst.exists() and not overwrite:
-        return {**_result(job), "status": "skipped", "reason": "output exists (use --overwrite)"}
-    return None
-
-
-def anonymize_job(
-    anonymizer: Anonymizer, job: Job, report: bool = True, watch: Watch | None = None
-) -> dict:
-    """Run one file; any failure becomes a "failed" result with a one-line cause, never a raise.
-
-    The result is a plain dict (it is printed as JSON): ``input``, ``output``, ``status``
-    ("done" or "failed") and either ``record`` (where the audit record went, or None) and
-    ``frames``/``regions``/``tracks``, or ``error``.
-    """
-    record = (job.record or report_path(job.dst)) if report else None
-    try:
-        job.dst.parent.mkdir(parents=True, exist_ok=True)
-        with watch(job.src) if watch else contextlib.nullcontext() as progress:
-            regions = anonymizer.anonymize_file(
-                job.src, job.dst, report=record or False, progress=progress
-            )
-    except _FAILURES as err:
-        return _failed(job, _one_line(err))
-    except Exception as err:  # a bug must still end as one failed file, not a dead batch
-        return _failed(job, _internal(err))
-    return {
-        **_result(job),
-        "status": "done",
-        "record": str(record) if record else None,
-        "frames": regions.input.frame_count,
-        "regions": sum(len(r) for r in regions.frames.values()),
-        "tracks": len(regions.tracks),
-    }
 
 
 def run_jobs(
@@ -125,7 +60,7 @@ def run_jobs(
     address: str | None = None,
     max_retries: int = 2,
     detectors: DetectorFactory | None = None,
-) -> Iterator[dict]:
+) -> Iterator[JobResult]:
     """Yield one result per job, in the order files finish.
 
     ``workers`` is how many files run at once (default: this machine's cores, or the Ray
@@ -141,7 +76,7 @@ def run_jobs(
         first = writers.get(job.dst.resolve())
         skipped = skip_existing(job, overwrite)
         if first:
-            yield _failed(job, f"{first.src} is written to the same output")
+            yield JobResult.failed(job, f"{first.src} is written to the same output")
         elif skipped:
             yield skipped
         else:
@@ -156,7 +91,8 @@ def run_jobs(
         else:
             yield from _run_ray(todo, blob, report, workers, max_retries, address)
     finally:
-        _remove_partials(todo)
+        for job in todo:
+            remove_job_leftovers(job, report)
 
 
 def _run_local(
@@ -165,7 +101,7 @@ def _run_local(
     report: bool,
     workers: int | None,
     max_retries: int,
-) -> Iterator[dict]:
+) -> Iterator[JobResult]:
     """A process pool; when a worker dies the pool breaks, so it is rebuilt and the files
     that were running are retried (each counts an attempt: the pool cannot say which died)."""
     workers = workers or os.cpu_count() or 1
@@ -193,11 +129,11 @@ def _run_local(
                     except BrokenProcessPool:
                         broken = True
                         if attempts[job] > max_retries:
-                            yield _failed(job, _died(attempts[job]))
+                            yield JobResult.failed(job, _died(attempts[job]))
                         else:
                             queue.appendleft(job)
                     except Exception as err:  # e.g. a result that would not unpickle
-                        yield _failed(job, _internal(err))
+                        yield JobResult.failed(job, internal(err))
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
@@ -209,7 +145,7 @@ def _run_ray(
     workers: int | None,
     max_retries: int,
     address: str | None,
-) -> Iterator[dict]:
+) -> Iterator[JobResult]:
     """Ray tasks on an existing cluster; Ray itself retries a task whose worker died."""
     _check_answers(address)
     try:
@@ -221,7 +157,7 @@ def _run_ray(
         try:
             ray.init(address=address or "auto", logging_level=logging.WARNING, log_to_driver=False)
         except (ConnectionError, RuntimeError, ValueError) as err:
-            raise BatchError(f"cannot join the Ray cluster: {_one_line(err)}") from err
+            raise BatchError(f"cannot join the Ray cluster: {one_line(err)}") from err
     try:
         task = ray.remote(
             num_cpus=1,
@@ -243,9 +179,9 @@ def _run_ray(
                 try:
                     yield ray.get(ref)
                 except ray.exceptions.WorkerCrashedError:
-                    yield _failed(job, _died(max_retries + 1))
+                    yield JobResult.failed(job, _died(max_retries + 1))
                 except ray.exceptions.RayError as err:
-                    yield _failed(job, f"ray: {_one_line(err)}")
+                    yield JobResult.failed(job, f"ray: {one_line(err)}")
         finally:
             for ref in running:  # interrupted: stop what is still out there
                 ray.cancel(ref, force=True)
@@ -266,12 +202,12 @@ def _check_answers(address: str | None) -> None:
         raise BatchError(f"no Ray cluster answers at {address} ({err.strerror or err})") from err
 
 
-def _work(blob: bytes, job: Job, report: bool) -> dict:
+def _work(blob: bytes, job: Job, report: bool) -> JobResult:
     """What a worker runs for one file (the local pool and Ray alike)."""
     try:
         anonymizer = _anonymizer(blob)
     except Exception as err:  # e.g. a detector factory that cannot be built here
-        return _failed(job, _internal(err))
+        return JobResult.failed(job, internal(err))
     return anonymize_job(anonymizer, job, report)
 
 
@@ -282,47 +218,5 @@ def _anonymizer(blob: bytes) -> Anonymizer:
     return Anonymizer(settings, detectors=factory(settings) if factory else None)
 
 
-def _remove_partials(jobs: list[Job]) -> None:
-    """Delete the temporary files dead attempts left beside these jobs' outputs and
-    audit records."""
-    names: dict[Path, set[str]] = {}
-    for job in jobs:
-        names.setdefault(job.dst.parent, set()).add(job.dst.name)
-        if job.record is not None:  # a record's temporary name stands for its output's
-            names.setdefault(job.record.parent, set()).add(job.record.name.removesuffix(".json"))
-    for folder, outputs in names.items():
-        with contextlib.suppress(FileNotFoundError):
-            for entry in os.scandir(folder):
-                if _final_name(entry.name) in outputs:
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(entry.path)
-
-
-def _final_name(name: str) -> str | None:
-    """The output a temporary file stands for, or None. Photos nest two temporary names
-    (the pipeline's, then the image writer's), so they are peeled one at a time."""
-    final = None
-    while partial := _PARTIAL.fullmatch(name):
-        name = final = partial["stem"] + partial["suffix"]
-    sidecar = _SIDECAR_TMP.fullmatch(name)
-    return sidecar["name"] if sidecar and final is None else final
-
-
-def _result(job: Job) -> dict:
-    return {"input": str(job.src), "output": str(job.dst)}
-
-
-def _failed(job: Job, error: str) -> dict:
-    return {**_result(job), "status": "failed", "error": error}
-
-
 def _died(attempts: int) -> str:
     return f"the worker process died on each of {attempts} attempts"
-
-
-def _internal(err: Exception) -> str:
-    return f"internal error: {type(err).__name__}: {_one_line(err)}"
-
-
-def _one_line(err: object) -> str:
-    return " ".join(str(err).split())

@@ -1,0 +1,120 @@
+"""One job run to its end: the result of one file, and the tidying after killed runs.
+
+Every engine (one file at a time here, a process pool, Ray) runs a file through
+``anonymize_job`` and gets a ``JobResult`` back: a failure becomes a result with a one-line
+cause, never a raise, so one bad file never ends a run of many.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from anonymize.api import Anonymizer, Progress, report_path
+from anonymize.batch.plan import Job
+from anonymize.errors import FILE_FAILURES, internal, one_line
+from anonymize.media.atomic import remove_leftovers
+from anonymize.regions import RegionsFile
+
+__all__ = ["JobResult", "Status", "Watch", "anonymize_job", "remove_job_leftovers", "skip_existing"]
+
+Status = Literal["done", "skipped", "failed"]
+# Called with an input path; the context it returns yields the per-frame progress callback.
+Watch = Callable[[Path], AbstractContextManager[Progress | None]]
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """What became of one job: ``done`` (with where its audit record went and what was
+    covered), ``skipped`` (with the ``reason``) or ``failed`` (with the ``error``).
+
+    ``stopped`` is set on a failure after which the run wrote no more outputs (why its
+    output folder takes no more: full or read-only)."""
+
+    job: Job
+    status: Status
+    error: str = ""
+    reason: str = ""
+    record: Path | None = None
+    frames: int = 0
+    regions: int = 0
+    tracks: int = 0
+    stopped: str = ""
+
+    @classmethod
+    def done(cls, job: Job, record: Path | None, regions: RegionsFile) -> JobResult:
+        return cls(
+            job,
+            "done",
+            record=record,
+            frames=regions.input.frame_count,
+            regions=sum(len(found) for found in regions.frames.values()),
+            tracks=len(regions.tracks),
+        )
+
+    @classmethod
+    def failed(cls, job: Job, error: str) -> JobResult:
+        return cls(job, "failed", error=error)
+
+    @classmethod
+    def skipped(cls, job: Job, reason: str) -> JobResult:
+        return cls(job, "skipped", reason=reason)
+
+    def to_dict(self) -> dict:
+        """The result as the JSON summary prints it: ``input``, ``output``, ``status`` and
+        either ``record``, ``frames``, ``regions``, ``tracks`` (done), ``reason`` (skipped)
+        or ``error`` (failed)."""
+        data: dict = {"input": str(self.job.src), "output": str(self.job.dst)}
+        data["status"] = self.status
+        if self.status == "done":
+            data["record"] = str(self.record) if self.record else None
+            data.update(frames=self.frames, regions=self.regions, tracks=self.tracks)
+        elif self.status == "skipped":
+            data["reason"] = self.reason
+        else:
+            data["error"] = self.error
+        return data
+
+
+def skip_existing(job: Job, overwrite: bool) -> JobResult | None:
+    """The "skipped" result when ``job``'s output exists and may not be replaced, else None:
+    a re-run resumes where the last one stopped."""
+    if job.dst.exists() and not overwrite:
+        return JobResult.skipped(job, "output exists (use --overwrite)")
+    return None
+
+
+def anonymize_job(
+    anonymizer: Anonymizer, job: Job, report: bool = True, watch: Watch | None = None
+) -> JobResult:
+    """Run one file; any failure becomes a "failed" result with a one-line cause."""
+    record = _record(job, report)
+    try:
+        job.dst.parent.mkdir(parents=True, exist_ok=True)
+        with watch(job.src) if watch else contextlib.nullcontext() as progress:
+            regions = anonymizer.anonymize_file(
+                job.src, job.dst, report=record or False, progress=progress
+            )
+    except FILE_FAILURES as err:
+        return JobResult.failed(job, one_line(err))
+    except Exception as err:  # a bug must still end as one failed file, not a dead run
+        return JobResult.failed(job, internal(err))
+    return JobResult.done(job, record, regions)
+
+
+def remove_job_leftovers(job: Job, report: bool = True) -> None:
+    """Delete what killed runs left under temporary names beside ``job``'s output and its
+    audit record: a run killed outright cannot tidy up after itself."""
+    remove_leftovers(job.dst)
+    record = _record(job, report)
+    if record is not None:
+        remove_leftovers(record)
+
+
+def _record(job: Job, report: bool) -> Path | None:
+    """Where ``job``'s audit record goes: its own path, or beside the output (sidecar)."""
+    return (job.record or report_path(job.dst)) if report else None

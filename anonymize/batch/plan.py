@@ -1,0 +1,113 @@
+"""Which output each input becomes, and where its audit record goes: the plan of a run.
+
+A file alone goes beside itself (``clip_anonymized.mp4``), or to the file ``-o`` names; a
+folder is walked and mirrored under the output folder (or ``FOLDER_anonymized`` beside it);
+several inputs keep their names under the output folder. With neutral names every output
+is named by a keyed hash in the output folder itself: a folder's name can say as much as a
+file's.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from anonymize import media
+from anonymize.audit import neutral_name, record_path
+from anonymize.errors import UserError, show_path
+
+__all__ = ["MEDIA_EXTENSIONS", "Job", "PlanError", "beside", "plan"]
+
+MEDIA_EXTENSIONS = media.VIDEO_EXTENSIONS | media.IMAGE_EXTENSIONS
+
+
+class PlanError(UserError):
+    """The inputs make no run (a folder without media); the command's usage is at fault."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """One input file, the output it becomes, and where its audit record goes (None:
+    beside the output, as ``api.report_path`` says)."""
+
+    src: Path
+    dst: Path
+    record: Path | None = None
+
+
+def plan(
+    inputs: Sequence[Path],
+    output: Path | None,
+    audit: Path | None = None,
+    neutral: bool = False,
+) -> list[Job]:
+    """Pair each input file with its output path, and with its audit record in ``audit``
+    when there is one; folders are walked and mirrored. With ``neutral`` names, outputs are
+    named by ``neutral_name`` and not mirrored. Raises PlanError for a folder with no media.
+    """
+    if neutral and audit is None:
+        raise ValueError("neutral names need an audit folder to keep their key and mapping")
+    if len(inputs) == 1 and inputs[0].is_file() and output is not None and _names_a_file(output):
+        return [Job(inputs[0], output, _record(audit, Path(output.name)))]
+    keys = audit if neutral else None  # the folder whose key names the outputs
+    jobs = []
+    for item in inputs:
+        if item.is_file():
+            if keys is not None:
+                name = neutral_name(keys, item.name, item.suffix)
+            else:
+                name = item.name if output else beside(item).name
+            jobs.append(Job(item, (output or item.parent) / name, _record(audit, Path(name))))
+        else:
+            jobs.extend(_folder(item, output, audit, keys, several=len(inputs) > 1))
+    return jobs
+
+
+def beside(src: Path) -> Path:
+    """The output of ``src`` when no output is named: SRC_anonymized.EXT beside it."""
+    return src.with_name(f"{src.stem}_anonymized{src.suffix}")
+
+
+def _names_a_file(output: Path) -> bool:
+    return output.suffix.lower() in MEDIA_EXTENSIONS and not output.is_dir()
+
+
+def _folder(
+    item: Path, output: Path | None, audit: Path | None, keys: Path | None, several: bool
+) -> list[Job]:
+    """The jobs of one input folder, mirrored under the output folder (named with the key
+    in ``keys``, flat in it)."""
+    root = output or item.with_name(item.name + "_anonymized")
+    if output and several and keys is None:
+        root = output / item.resolve().name
+    base = output or root.parent  # record paths mirror the outputs' paths under it
+    found = []
+    for path in _walk(item, skip=root):
+        if keys is not None:
+            source = path.relative_to(item.parent).as_posix()
+            dst = root / neutral_name(keys, source, path.suffix)
+        else:
+            dst = root / path.relative_to(item)
+        found.append(Job(path, dst, _record(audit, dst.relative_to(base))))
+    if not found:
+        raise PlanError(f"{show_path(item)} contains no video or photo files")
+    return found
+
+
+def _record(audit: Path | None, output_name: Path) -> Path | None:
+    return record_path(audit, output_name) if audit is not None else None
+
+
+def _walk(folder: Path, skip: Path) -> Iterator[Path]:
+    """Media files under ``folder`` in a stable order; symlinked folders are not followed
+    (no loops), and nothing inside the output folder is taken as input."""
+    skip = skip.resolve()
+    for dirpath, dirnames, filenames in os.walk(folder):
+        here = Path(dirpath)
+        dirnames[:] = sorted(d for d in dirnames if (here / d).resolve() != skip)
+        for name in sorted(filenames):
+            path = here / name
+            if path.suffix.lower() in MEDIA_EXTENSIONS and not name.startswith("."):
+                yield path
