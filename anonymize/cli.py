@@ -238,10 +238,6 @@ class _Records:
     write: bool
     folder: Path | None = None
 
-    @property
-    def sidecar(self) -> bool:
-        return self.write and self.folder is None
-
     def describe(self) -> str:
         if not self.write:
             return "none written (--no-report)"
