@@ -26,6 +26,8 @@ from typing import Literal
 import numpy as np
 import onnx
 
+from anonymize.errors import UserError
+
 __all__ = [
     "BACKENDS",
     "Backend",
@@ -40,8 +42,9 @@ Backend = Literal["auto", "openvino", "onnxruntime"]
 BACKENDS: tuple[Backend, ...] = ("auto", "openvino", "onnxruntime")
 
 
-class RuntimeFailure(RuntimeError):
-    """A forced backend is missing or cannot run a network."""
+class RuntimeFailure(UserError, RuntimeError):
+    """A forced backend (``--backend``) is missing or cannot run a network: the user's
+    choice to change, so one line, not a traceback or an "internal error"."""
 
 
 @dataclass(frozen=True)
