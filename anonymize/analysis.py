@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from anonymize.detect.base import Detector, NearDetector, QuickDetector
+from anonymize.detect.base import Detector, FaintDetector, NearDetector, QuickDetector
 from anonymize.errors import UserError
+from anonymize.evidence import Evidence
 from anonymize.motion import CameraMotion
 from anonymize.obscure import whole_frame
 from anonymize.track import Tracker, TrackerConfig
@@ -182,6 +183,7 @@ class Analysis:
         self.obscure_failed = obscure_failed
         self.stages = stages or StageTimes()
         self.tracker = Tracker((tracker or TrackerConfig()).spanning(every), frame_size)
+        self.evidence = Evidence()
         # Between keyframes these labels come from quick passes, which miss more.
         self._quick_labels: list[Label] = [
             label for d in self.detectors if isinstance(d, QuickDetector) for label in d.labels
@@ -203,6 +205,7 @@ class Analysis:
                 motion = camera.update(small, scale)
             with measure("schedule"):
                 full = schedule.is_key(frame.index, small, _scaled(motion, scale), cut)
+            self.evidence.follow(motion, cut)
             detections = self._detect(frame, full, motion, cut)
             own = []
             if detections is None:
@@ -235,7 +238,9 @@ class Analysis:
     ) -> list[Detection] | None:
         """Detections for one frame, or None when the frame must be obscured whole.
 
-        Between keyframes, detectors with a quick pass run only that, and those that can look
+        On keyframes, what a detector found too faintly to keep (``FaintDetector``) is kept
+        where earlier keyframes saw it too (:class:`~anonymize.evidence.Evidence`). Between
+        keyframes, detectors with a quick pass run only that, and those that can look
         closely (``NearDetector``) also look where the tracker expects the tracks their quick
         pass did not find (given the camera's ``motion`` and whether this frame is a ``cut``).
         """
@@ -243,6 +248,11 @@ class Analysis:
         try:
             found = []
             for detector in self.detectors:
+                if full and isinstance(detector, FaintDetector):
+                    with measure(f"{detector.name}: full"):
+                        kept, faint = detector.detect_faint(frame.image)
+                    found += kept + self.evidence.add(frame.index, faint)
+                    continue
                 if full or not isinstance(detector, QuickDetector):
                     with measure(f"{detector.name}: full"):
                         found += detector.detect(frame.image)

@@ -12,7 +12,7 @@ from typing import Literal, get_args
 
 import numpy as np
 
-__all__ = ["LABELS", "Box", "Detection", "Frame", "Label", "Region"]
+__all__ = ["LABELS", "Box", "Candidate", "Detection", "Frame", "Label", "Region"]
 
 # What a region covers, as the regions file and the report spell it: a ``face`` or a
 # ``plate`` (found by a detector, or drawn by hand), an ``area`` drawn by hand (a caption, a
@@ -95,6 +95,18 @@ class Detection:
     score: float
     label: Label  # "face" or "plate": what a detector finds
     source: str = ""  # detector name, for the report and for tuning
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A find too faint to keep on its own: its ``score`` fell short of the ``needed`` one.
+    Over a video's frames, candidates seen again at the same place add up (see
+    :mod:`anonymize.evidence`)."""
+
+    box: Box
+    score: float
+    needed: float
+    label: Label = "face"
 
 
 @dataclass(frozen=True)

@@ -85,7 +85,7 @@ from anonymize.config import Settings
 from anonymize.detect.faces import FaceDetector
 from anonymize.obscure import obscure
 from anonymize.track import TrackerConfig
-from anonymize.types import Box, Detection, Frame, Region
+from anonymize.types import Box, Candidate, Detection, Frame, Region
 
 SIZE = (640, 360)
 BUCKETS = (
@@ -542,13 +542,15 @@ def evaluate(
     quick: Callable[[np.ndarray], list[Detection]],
     keyframes: int = 1,
     near: Callable[[np.ndarray, list[Box]], list[Detection]] | None = None,
+    faint: Callable[[np.ndarray], list[Candidate]] | None = None,
 ) -> dict:
     stream = [(s, t) for s in shots for t in range(len(s.frames))]
-    detections, quick_detections, cut_flags = [], [], []
+    detections, quick_detections, faint_candidates, cut_flags = [], [], [], []
     start = time.perf_counter()
     for i, (shot, t) in enumerate(stream):
         detections.append(detect(shot.frames[t]))
         quick_detections.append(quick(shot.frames[t]))
+        faint_candidates.append(faint(shot.frames[t]) if faint else [])
         prev = stream[i - 1] if i else None
         cut_flags.append(prev is not None and is_scene_cut(prev[0].frames[prev[1]], shot.frames[t]))
     detect_seconds = time.perf_counter() - start
@@ -564,6 +566,7 @@ def evaluate(
         config,
         keyframes,
         SIZE,
+        faint_candidates,
     )
     track_seconds = time.perf_counter() - start
 
@@ -765,7 +768,7 @@ def _sum_dicts(dicts: Sequence[dict], keys: Iterable[str] | None = None) -> dict
 def save_strips(
     paths: Sequence[Path],
     out: Path,
-    detect: Callable[[np.ndarray], list[Detection]],
+    detect_faint: Callable[[np.ndarray], tuple[list[Detection], list[Candidate]]],
     config: TrackerConfig,
     padding: float,
     quick: Callable[[np.ndarray], list[Detection]],
@@ -790,10 +793,11 @@ def save_strips(
                 break
             frames.append(frame)
         h, w = frames[0].shape[:2]
-        found = [detect(frame) for frame in frames]
+        found, faint = zip(*(detect_faint(frame) for frame in frames), strict=True)
+        found = list(found)
         cuts = sum(is_scene_cut(a, b) for a, b in zip(frames, frames[1:], strict=False))
         _, regions = track_stream(
-            frames, found, [quick(frame) for frame in frames], near, config, keyframes, (w, h)
+            frames, found, [quick(f) for f in frames], near, config, keyframes, (w, h), list(faint)
         )
         area = [
             sum(_area([d.box for d in found[i]], padding, w, h) for i in range(len(frames))),
@@ -846,12 +850,20 @@ class _Replayed:
     name = "faces"
     labels = ("face",)
 
-    def __init__(self, full: list[list[Detection]], quick: list[list[Detection]]) -> None:
-        self.full, self.quick = full, quick
+    def __init__(
+        self,
+        full: list[list[Detection]],
+        quick: list[list[Detection]],
+        faint: list[list[Candidate]],
+    ) -> None:
+        self.full, self.quick, self.faint = full, quick, faint
         self.index = 0  # the frame the loop is analysing
 
     def detect(self, frame: np.ndarray) -> list[Detection]:
         return self.full[self.index]
+
+    def detect_faint(self, frame: np.ndarray) -> tuple[list[Detection], list[Candidate]]:
+        return self.full[self.index], self.faint[self.index]
 
     def detect_quick(self, frame: np.ndarray) -> list[Detection]:
         return self.quick[self.index]
@@ -860,8 +872,10 @@ class _Replayed:
 class _ReplayedNear(_Replayed):
     """With the close look, run live: where it looks depends on the tracker."""
 
-    def __init__(self, full, quick, near: Callable[[np.ndarray, list[Box]], list[Detection]]):
-        super().__init__(full, quick)
+    def __init__(
+        self, full, quick, faint, near: Callable[[np.ndarray, list[Box]], list[Detection]]
+    ):
+        super().__init__(full, quick, faint)
         self.detect_near = near
 
 
@@ -873,10 +887,15 @@ def track_stream(
     config: TrackerConfig,
     keyframes: int,
     size: tuple[int, int],
+    faint: list[list[Candidate]] | None = None,
 ) -> tuple[Analysis, dict[int, list[Region]]]:
-    """Run the pipeline's analysis loop over ``frames`` with these detections; return the
-    loop (its tracker's settings and lag) and the regions of every frame, before padding."""
-    detector = _Replayed(full, quick) if near is None else _ReplayedNear(full, quick, near)
+    """Run the pipeline's analysis loop over ``frames`` with these detections (and the faint
+    candidates of each frame's full pass); return the loop (its tracker's settings and lag)
+    and the regions of every frame, before padding."""
+    faint = faint if faint is not None else [[] for _ in frames]
+    detector = (
+        _Replayed(full, quick, faint) if near is None else _ReplayedNear(full, quick, faint, near)
+    )
     analysis = Analysis([detector], size, every=keyframes, tracker=config)
 
     def stream() -> Iterator[Frame]:
@@ -955,6 +974,25 @@ class _DetectionCache:
             self.path.write_text(json.dumps({"key": self.key, "frames": self.frames}))
 
 
+class _CandidateCache(_DetectionCache):
+    """The faint candidates of each frame's full pass, kept the same way."""
+
+    def __call__(self, frame: np.ndarray) -> list[Candidate]:
+        if self.saved is not None:
+            return [Candidate(Box(*c[:4]), c[4], c[5], c[6]) for c in next(self.saved)]
+        found = self.detect(frame)
+        self.frames.append(
+            [[c.box.x1, c.box.y1, c.box.x2, c.box.y2, c.score, c.needed, c.label] for c in found]
+        )
+        return found
+
+
+def _only_faint(detector: FaceDetector) -> Callable[[np.ndarray], list[Candidate]]:
+    """The faint candidates of the detector's full pass (what it keeps is asked separately,
+    and cached separately, so the caches of earlier runs stay valid)."""
+    return lambda frame: detector.detect_faint(frame)[1]
+
+
 def _config(overrides: Sequence[str]) -> TrackerConfig:
     defaults = TrackerConfig()
     changes = {}
@@ -1021,11 +1059,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     detector = load_detector()
     detect, quick = detector.detect, detector.detect_quick
+    faint = _only_faint(detector)
     config = _config(args.set)
     near = None if args.no_near else detector.detect_near
     if args.strips:
         for path, stats in save_strips(
-            args.clips, args.strips, detect, config, args.padding, quick, args.keyframes, near
+            args.clips,
+            args.strips,
+            detector.detect_faint,
+            config,
+            args.padding,
+            quick,
+            args.keyframes,
+            near,
         ):
             print(path, stats)
         return 0
@@ -1034,7 +1080,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("with several --seeds, name the cache with {seed} in it")
     results = []
     for seed in seeds:
-        result = run_seed(args, seed, detect, quick, near, config)
+        result = run_seed(args, seed, detect, quick, near, config, faint)
         if len(seeds) > 1:
             print(f"seed {seed}:")
         print(format_report(result))
@@ -1055,6 +1101,7 @@ def run_seed(
     quick: Callable[[np.ndarray], list[Detection]],
     near: Callable[[np.ndarray, list[Box]], list[Detection]] | None,
     config: TrackerConfig,
+    faint: Callable[[np.ndarray], list[Candidate]],
 ) -> dict:
     """One seed's shots, with its detections taken from (or kept in) its cache file. The hard
     mode's cache key differs from the default mode's, so neither reads the other's file."""
@@ -1067,8 +1114,11 @@ def run_seed(
         path = Path(str(args.cache).replace("{seed}", str(seed)))
         detect = _DetectionCache(detect, path, key)
         quick = _DetectionCache(quick, path.with_suffix(".quick.json"), key)
-        caches = [detect, quick]
-    result = evaluate(shots, detect, config, args.padding, args.cover, quick, args.keyframes, near)
+        faint = _CandidateCache(faint, path.with_suffix(".faint.json"), key)
+        caches = [detect, quick, faint]
+    result = evaluate(
+        shots, detect, config, args.padding, args.cover, quick, args.keyframes, near, faint
+    )
     for cache in caches:
         cache.save()
     return result

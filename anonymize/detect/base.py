@@ -7,9 +7,9 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from anonymize.types import Box, Detection, Label
+from anonymize.types import Box, Candidate, Detection, Label
 
-__all__ = ["Detector", "NearDetector", "QuickDetector"]
+__all__ = ["Detector", "FaintDetector", "NearDetector", "QuickDetector"]
 
 
 @runtime_checkable
@@ -48,3 +48,15 @@ class NearDetector(QuickDetector, Protocol):
     """
 
     def detect_near(self, frame: np.ndarray, near: Sequence[Box]) -> list[Detection]: ...
+
+
+@runtime_checkable
+class FaintDetector(Detector, Protocol):
+    """A detector that also says what it found too faintly to keep.
+
+    On a video's keyframes the pipeline asks ``detect_faint`` instead of ``detect``: the
+    faint candidates of successive keyframes that recur at the same place add up
+    (:mod:`anonymize.evidence`), as a face too faint to pass in any one frame does.
+    """
+
+    def detect_faint(self, frame: np.ndarray) -> tuple[list[Detection], list[Candidate]]: ...

@@ -24,9 +24,9 @@ from anonymize.config import Sensitivity, check_sensitivity
 from anonymize.detect.blazeface import BlazeFace
 from anonymize.detect.centerface import CenterFace
 from anonymize.detect.merge import merge_boxes
-from anonymize.types import Box, Detection, Label
+from anonymize.types import Box, Candidate, Detection, Label
 
-__all__ = ["PRESETS", "FaceDetector", "Preset", "merge_passes"]
+__all__ = ["PRESETS", "FaceDetector", "Preset", "fuse_passes", "merge_passes"]
 
 
 @dataclass(frozen=True)
@@ -102,6 +102,7 @@ PRESETS: dict[Sensitivity, Preset] = {
 }
 
 _TILE_OVERLAP = 0.25
+_FAINT_FLOOR = 0.15  # fainter candidates are not worth remembering (see docs/tuning.md)
 _BLAZE_VIEW = 640  # long side of the copy BlazeFace is shown (it sees 128 or 192 px of it)
 # detect_near looks at each expected face with half its size of context on each side, in a
 # small view (the face about half its height there, enlarged at most _NEAR_UPSCALE times),
@@ -144,7 +145,22 @@ class FaceDetector:
         return {self._centerface.name: str(self._centerface.network.engine)}
 
     def detect(self, frame: np.ndarray) -> list[Detection]:
-        return self._merged(frame, self.passes(frame).values())
+        return self.detect_faint(frame)[0]
+
+    def detect_faint(self, frame: np.ndarray) -> tuple[list[Detection], list[Candidate]]:
+        """The faces :meth:`detect` keeps, and the candidates that fell short of what they
+        needed (scoring at least ``_FAINT_FLOOR``): over a video's frames, those seen again at
+        the same place add up (:mod:`anonymize.evidence`)."""
+        boxes, scores, needed = fuse_passes(list(self.passes(frame).values()), self.preset)
+        h, w = frame.shape[:2]
+        kept, faint = [], []
+        for b, s, n in zip(boxes, scores, needed, strict=True):
+            box = Box(*map(float, b)).clipped(w, h)
+            if s >= n:
+                kept.append(Detection(box, float(s), "face", self.name))
+            elif s >= _FAINT_FLOOR:
+                faint.append(Candidate(box, float(s), float(n)))
+        return kept, faint
 
     def detect_quick(self, frame: np.ndarray) -> list[Detection]:
         """BlazeFace alone, a fraction of the full detector's cost (docs/tuning.md): between a
@@ -249,6 +265,16 @@ def merge_passes(
     passes: Sequence[tuple[np.ndarray, np.ndarray]], preset: Preset
 ) -> tuple[np.ndarray, np.ndarray]:
     """Pool the (boxes, scores) of several passes, merge them and keep what ``preset`` keeps."""
+    boxes, scores, needed = fuse_passes(passes, preset)
+    keep = scores >= needed
+    return boxes[keep], scores[keep]
+
+
+def fuse_passes(
+    passes: Sequence[tuple[np.ndarray, np.ndarray]], preset: Preset
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pool the (boxes, scores) of several passes and merge them: every merged box, its score,
+    and the score ``preset`` needs it to have to be kept (0 without the fused rule)."""
     passes = list(passes)
     fused = preset.fused_threshold is not None
     boxes, scores = merge_boxes(
@@ -257,14 +283,13 @@ def merge_passes(
         preset.merge_iou,
         np.concatenate([np.full(len(s), i) for i, (_, s) in enumerate(passes)]) if fused else None,
     )
+    needed = np.zeros(len(boxes), np.float32)
     if fused:
         height = boxes[:, 3] - boxes[:, 1]
-        needed = np.full(len(boxes), preset.fused_threshold, np.float32)
+        needed[:] = preset.fused_threshold
         needed[height < preset.small_px] = max(preset.fused_threshold, preset.small_threshold)
         needed[height >= preset.large_px] = max(preset.fused_threshold, preset.large_threshold)
-        keep = scores >= needed
-        boxes, scores = boxes[keep], scores[keep]
-    return boxes, scores
+    return boxes, scores, needed
 
 
 def _tiles(frame: np.ndarray, n: int) -> Iterator[tuple[int, int, np.ndarray]]:
