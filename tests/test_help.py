@@ -17,13 +17,12 @@ import shutil
 import signal
 import subprocess
 import sys
-from fractions import Fraction
 from pathlib import Path
 
-import av
 import click
 import pytest
 from click.testing import CliRunner
+from clips import first_frames
 
 import anonymize
 from anonymize.cli import main
@@ -51,20 +50,6 @@ def _readme_examples() -> list[str]:
     return [line.split("  #", 1)[0].strip() for line in block.splitlines() if line.strip()]
 
 
-def _clip(src: Path, dst: Path, frames: int = 6) -> None:
-    """The sample clip's first frames at half size (any container the name says)."""
-    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
-        video = out.add_stream("libx264", rate=25)
-        video.width, video.height, video.pix_fmt = 640, 360, "yuv420p"
-        for index, frame in enumerate(inp.decode(video=0)):
-            if index == frames:
-                break
-            small = frame.reformat(width=640, height=360, format="yuv420p")
-            small.pts, small.time_base = index, Fraction(1, 25)
-            out.mux(video.encode(small))
-        out.mux(video.encode(None))
-
-
 @pytest.fixture(scope="module")
 def workdir(samples_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder with every file the examples name."""
@@ -72,7 +57,7 @@ def workdir(samples_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
     street, portrait = samples_dir / "street.mp4", samples_dir / "portrait.jpg"
     for name in ("clip.mp4", "a.mp4", "b.mov", "footage/day1/street.mp4"):
         (work / name).parent.mkdir(parents=True, exist_ok=True)
-        _clip(street, work / name)
+        first_frames(street, work / name)
     for name in ("photo.jpg", "footage/portrait.jpg", "ANNOTATED_FOLDER/portrait.jpg"):
         (work / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(portrait, work / name)

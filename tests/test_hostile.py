@@ -32,6 +32,7 @@ import imageio_ffmpeg
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from clips import first_frames
 from PIL import Image
 
 import anonymize
@@ -828,7 +829,7 @@ def test_the_whole_pipeline_runs_without_network(samples_dir, tmp_path):
     src = tmp_path / "in"
     src.mkdir()
     shutil.copy(samples_dir / "portrait.jpg", src / "portrait.jpg")
-    _short_street(samples_dir / "street.mp4", src / "street.mp4")
+    first_frames(samples_dir / "street.mp4", src / "street.mp4")
     before = _hashes(src)
     command = _command(str(src), "-o", str(tmp_path / "out"), "--quiet")
     isolated = subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode == 0
@@ -849,21 +850,6 @@ def test_the_whole_pipeline_runs_without_network(samples_dir, tmp_path):
         assert len(report["models"]) == 2  # faces and plates both ran
         labels = {r["label"] for frame in report["frames"] for r in frame["regions"]}
         assert "face" in labels, name
-
-
-def _short_street(src: Path, dst: Path, frames: int = 6) -> None:
-    """The sample clip's first frames at half size, with its audio: the whole pipeline in
-    seconds rather than minutes."""
-    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
-        video = out.add_stream("libx264", rate=25)
-        video.width, video.height, video.pix_fmt = 640, 360, "yuv420p"
-        for index, frame in enumerate(inp.decode(video=0)):
-            if index == frames:
-                break
-            small = frame.reformat(width=640, height=360, format="yuv420p")
-            small.pts, small.time_base = index, Fraction(1, 25)
-            out.mux(video.encode(small))
-        out.mux(video.encode(None))
 
 
 # -- regions files from elsewhere ---------------------------------------------------------

@@ -12,12 +12,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from fractions import Fraction
 from pathlib import Path
 
-import av
 import pytest
 from click.testing import CliRunner
+from clips import first_frames
 from PIL import Image
 
 from anonymize.cli import main
@@ -40,28 +39,16 @@ def _photo(samples_dir: Path, path: Path) -> None:
         image.save(path, exif=exif.tobytes(), xmp=image.info.get("xmp", b""), quality=92)
 
 
-def _clip(samples_dir: Path, path: Path, frames: int = 8) -> None:
+def _clip(samples_dir: Path, path: Path) -> None:
     """The sample clip's first frames at half size, with the name as its title and comment
     and the sample's creation time and location."""
-    with av.open(str(samples_dir / "street.mp4")) as inp, av.open(str(path), "w") as out:
-        out.metadata.update(
-            {
-                "title": NAME,
-                "comment": f"interview with {NAME}",
-                "creation_time": "2024-05-17T09:30:00.000000Z",
-                "location": "+48.8584+002.2945/",
-            }
-        )
-        video = out.add_stream("libx264", rate=25)
-        video.width, video.height, video.pix_fmt = 640, 360, "yuv420p"
-        video.metadata["handler_name"] = NAME
-        for index, frame in enumerate(inp.decode(video=0)):
-            if index == frames:
-                break
-            small = frame.reformat(width=640, height=360, format="yuv420p")
-            small.pts, small.time_base = index, Fraction(1, 25)
-            out.mux(video.encode(small))
-        out.mux(video.encode(None))
+    tags = {
+        "title": NAME,
+        "comment": f"interview with {NAME}",
+        "creation_time": "2024-05-17T09:30:00.000000Z",
+        "location": "+48.8584+002.2945/",
+    }
+    first_frames(samples_dir / "street.mp4", path, 8, tags, {"handler_name": NAME})
 
 
 @pytest.fixture(scope="module")
