@@ -53,7 +53,7 @@ def main() -> None:
     parser.add_argument("folder", type=Path)
     parser.add_argument("--sensitivity", default="standard")
     parser.add_argument("--sizes", default="", help="comma list of input long sides to override")
-    parser.add_argument("--thresholds", default="", help="comma list; default: the profile's")
+    parser.add_argument("--thresholds", default="", help="comma list; default: the preset's")
     parser.add_argument("--text", choices=("on", "off"), help="override the text detector")
     parser.add_argument("--padding", type=float, default=0.2)
     parser.add_argument("--cover", type=float, default=0.9)
@@ -73,7 +73,7 @@ def main() -> None:
         threshold=thresholds[0] if thresholds else None,
         text=None if args.text is None else args.text == "on",
     )
-    thresholds = thresholds or [detector.profile.threshold]
+    thresholds = thresholds or [detector.preset.threshold]
     entries = json.loads((args.folder / "gt.json").read_text())[: args.limit]
 
     detector.detect(np.zeros((1080, 1920, 3), np.uint8))  # load the model outside the timing
@@ -96,7 +96,7 @@ def main() -> None:
 
     print(
         f"{len(entries)} photos, {sum(len(r[2]) for r in runs)} plates, "
-        f"sensitivity={args.sensitivity} {detector.profile} padding={args.padding}"
+        f"sensitivity={args.sensitivity} {detector.preset} padding={args.padding}"
     )
     if wall:
         print(

@@ -193,11 +193,6 @@ class PlateDetector:
         self.preset = preset
 
     @property
-    def profile(self) -> Preset:
-        """The old name of :attr:`preset`, still read by ``benchmarks/eval_plates.py``."""
-        return self.preset
-
-    @property
     def engines(self) -> dict[str, str]:
         """Where each network this preset uses runs, for the report."""
         with _LOAD_LOCK:
