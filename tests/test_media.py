@@ -32,7 +32,7 @@ from anonymize.media import (
     read_image,
     write_image,
 )
-from anonymize.media.atomic import PARTIAL_MARKER
+from anonymize.media.atomic import PARTIAL_MARKER, partial_name, remove_leftovers
 
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 SETTINGS = Settings()
@@ -727,3 +727,22 @@ def test_an_animated_gif_keeps_every_frame_duration_the_last_one_too(tmp_path):
             image.seek(index)
             written.append(image.info["duration"])
     assert written == durations
+
+
+def test_leftovers_of_killed_runs_are_removed_for_many_outputs_at_once(tmp_path):
+    """Only temporary names of the outputs asked about go, in each of their folders."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    finals = [a / "clip.one.mp4", a / "photo.jpg", b / "clip.mp4"]
+    left = [partial_name(f) for f in finals] + [partial_name(partial_name(a / "photo.jpg"))]
+    kept = [
+        a / "clip.one.mp4",  # a finished output
+        partial_name(a / "other.mp4"),  # another output's: not asked about
+        a / ".clip.one.mp4",  # a user's hidden file
+        b / f".clip{PARTIAL_MARKER}zzzzzzzz.mp4",  # not a name this tool makes
+    ]
+    for path in left + kept:
+        path.write_bytes(b"x")
+    assert remove_leftovers(*finals) == len(left)
+    assert sorted(p.name for p in [*a.iterdir(), *b.iterdir()]) == sorted(p.name for p in kept)

@@ -106,13 +106,11 @@ def anonymize_job(
     return JobResult.done(job, record, regions)
 
 
-def remove_job_leftovers(job: Job, report: bool = True) -> None:
-    """Delete what killed runs left under temporary names beside ``job``'s output and its
+def remove_job_leftovers(*jobs: Job, report: bool = True) -> None:
+    """Delete what killed runs left under temporary names beside each job's output and its
     audit record: a run killed outright cannot tidy up after itself."""
-    remove_leftovers(job.dst)
-    record = _record(job, report)
-    if record is not None:
-        remove_leftovers(record)
+    records = [_record(job, report) for job in jobs]
+    remove_leftovers(*(job.dst for job in jobs), *(r for r in records if r is not None))
 
 
 def _record(job: Job, report: bool) -> Path | None:

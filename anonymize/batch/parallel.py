@@ -91,8 +91,7 @@ def run_jobs(
         else:
             yield from _run_ray(todo, blob, report, workers, max_retries, address)
     finally:
-        for job in todo:
-            remove_job_leftovers(job, report)
+        remove_job_leftovers(*todo, report=report)
 
 
 def _run_local(

@@ -38,7 +38,7 @@ def run_serial(
     (``stopped``) and the files after it are "skipped", not attempted.
     """
     for position, job in enumerate(jobs):
-        remove_job_leftovers(job, report)
+        remove_job_leftovers(job, report=report)
         result = skip_existing(job, overwrite) or anonymize_job(anonymizer, job, report, watch)
         blocked = unwritable(job.dst.parent, result.error) if result.status == "failed" else None
         if not blocked:

@@ -28,20 +28,30 @@ def partial_name(final: Path) -> Path:
     return final.with_name(f".{final.stem}{PARTIAL_MARKER}{secrets.token_hex(4)}{final.suffix}")
 
 
-def remove_leftovers(final: Path) -> int:
-    """Delete the temporary files that killed runs left beside ``final``; how many.
+def remove_leftovers(*finals: Path) -> int:
+    """Delete the temporary files that killed runs left beside each of ``finals``; how many.
 
     A run killed outright cannot remove its own; they never hold a finished output, and a
-    photo's are nested (the pipeline's temporary name, then the image writer's).
+    photo's are nested (the pipeline's temporary name, then the image writer's). Each folder
+    is read once, however many of ``finals`` it holds.
     """
-    pattern = re.compile(
-        rf"\.+{re.escape(final.stem)}(?:{re.escape(PARTIAL_MARKER)}[0-9a-f]{{8}})+"
-        rf"{re.escape(final.suffix)}"
-    )
+    patterns: dict[Path, dict[tuple[str, str], re.Pattern]] = {}
+    for final in finals:
+        pattern = re.compile(
+            rf"\.+{re.escape(final.stem)}(?:{re.escape(PARTIAL_MARKER)}[0-9a-f]{{8}})+"
+            rf"{re.escape(final.suffix)}"
+        )
+        patterns.setdefault(final.parent, {})[(final.stem, final.suffix)] = pattern
+    return sum(_remove_in(folder, wanted) for folder, wanted in patterns.items())
+
+
+def _remove_in(folder: Path, wanted: dict[tuple[str, str], re.Pattern]) -> int:
     removed = 0
     with contextlib.suppress(OSError):
-        for entry in os.scandir(final.parent):
-            if pattern.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+        for entry in os.scandir(folder):
+            stem, marker, _ = entry.name.lstrip(".").partition(PARTIAL_MARKER)
+            pattern = wanted.get((stem, os.path.splitext(entry.name)[1])) if marker else None
+            if pattern and pattern.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(entry.path)
                     removed += 1
