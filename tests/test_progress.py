@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 
 from click.testing import CliRunner
-from test_help import _clip
+from clips import first_frames
 
 from anonymize import progress
 from anonymize.cli import main
@@ -28,7 +28,7 @@ def test_a_delayed_display_says_nothing_of_quick_work(capsys):
 
 
 def test_a_run_logged_to_a_file_has_no_escape_codes(samples_dir, tmp_path):
-    _clip(samples_dir / "street.mp4", tmp_path / "a.mp4")
+    first_frames(samples_dir / "street.mp4", tmp_path / "a.mp4")
     shutil.copy(tmp_path / "a.mp4", tmp_path / "b.mp4")
     result = CliRunner().invoke(
         main,
