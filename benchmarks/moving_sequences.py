@@ -960,37 +960,56 @@ class _DetectionCache:
         self.saved = iter(saved["frames"]) if saved else None
         self.frames: list[list] = []
 
-    def __call__(self, frame: np.ndarray) -> list[Detection]:
+    def __call__(self, frame: np.ndarray) -> list:
         if self.saved is not None:
-            return [Detection(Box(*d[:4]), d[4], d[5], d[6]) for d in next(self.saved)]
+            return [self._decode(row) for row in next(self.saved)]
         found = self.detect(frame)
-        self.frames.append(
-            [[d.box.x1, d.box.y1, d.box.x2, d.box.y2, d.score, d.label, d.source] for d in found]
-        )
+        self.frames.append([self._encode(item) for item in found])
         return found
 
     def save(self) -> None:
         if self.saved is None:
             self.path.write_text(json.dumps({"key": self.key, "frames": self.frames}))
 
+    @staticmethod
+    def _encode(d: Detection) -> list:
+        return [d.box.x1, d.box.y1, d.box.x2, d.box.y2, d.score, d.label, d.source]
+
+    @staticmethod
+    def _decode(row: list) -> Detection:
+        return Detection(Box(*row[:4]), row[4], row[5], row[6])
+
 
 class _CandidateCache(_DetectionCache):
     """The faint candidates of each frame's full pass, kept the same way."""
 
-    def __call__(self, frame: np.ndarray) -> list[Candidate]:
-        if self.saved is not None:
-            return [Candidate(Box(*c[:4]), c[4], c[5], c[6]) for c in next(self.saved)]
-        found = self.detect(frame)
-        self.frames.append(
-            [[c.box.x1, c.box.y1, c.box.x2, c.box.y2, c.score, c.needed, c.label] for c in found]
-        )
-        return found
+    @staticmethod
+    def _encode(c: Candidate) -> list:
+        return [c.box.x1, c.box.y1, c.box.x2, c.box.y2, c.score, c.needed, c.label]
+
+    @staticmethod
+    def _decode(row: list) -> Candidate:
+        return Candidate(Box(*row[:4]), row[4], row[5], row[6])
 
 
-def _only_faint(detector: FaceDetector) -> Callable[[np.ndarray], list[Candidate]]:
-    """The faint candidates of the detector's full pass (what it keeps is asked separately,
-    and cached separately, so the caches of earlier runs stay valid)."""
-    return lambda frame: detector.detect_faint(frame)[1]
+class _FullPass:
+    """The detector's full pass on each frame, run once for both what it keeps and its faint
+    candidates (they are cached apart, so the caches of earlier runs stay valid)."""
+
+    def __init__(self, detector: FaceDetector) -> None:
+        self.detector = detector
+        self._last: tuple[np.ndarray, tuple[list[Detection], list[Candidate]]] | None = None
+
+    def _run(self, frame: np.ndarray) -> tuple[list[Detection], list[Candidate]]:
+        if self._last is None or self._last[0] is not frame:
+            self._last = (frame, self.detector.detect_faint(frame))
+        return self._last[1]
+
+    def kept(self, frame: np.ndarray) -> list[Detection]:
+        return self._run(frame)[0]
+
+    def faint(self, frame: np.ndarray) -> list[Candidate]:
+        return self._run(frame)[1]
 
 
 def _config(overrides: Sequence[str]) -> TrackerConfig:
@@ -1058,8 +1077,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     detector = load_detector()
-    detect, quick = detector.detect, detector.detect_quick
-    faint = _only_faint(detector)
+    full = _FullPass(detector)
+    detect, quick, faint = full.kept, detector.detect_quick, full.faint
     config = _config(args.set)
     near = None if args.no_near else detector.detect_near
     if args.strips:
