@@ -16,6 +16,8 @@ from contextlib import closing
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from threadpoolctl import threadpool_limits
+
 from anonymize import media
 from anonymize.analysis import Analysis, AnalysisError, StageTimes
 from anonymize.background import Ordered, prefetch
@@ -31,6 +33,14 @@ __all__ = ["AnalysisError", "Anonymizer", "Progress", "Report", "report_path"]
 
 Progress = Callable[[int], None]  # called with the number of frames just processed
 _BACKLOG = 4  # frames decoded ahead, and frames waiting for the encoder
+
+
+def _one_blas_thread():
+    """numpy's and scipy's OpenBLAS keep a thread per core that spins (``sched_yield``) after
+    every matrix product, and the tracker makes thousands of tiny ones: those threads took the
+    cores from the detectors and the encoder, a sixth of a run's CPU went to the kernel.
+    One thread each while a file is processed (docs/tuning.md, Threads)."""
+    return threadpool_limits(1, user_api="blas")
 
 
 def report_path(output: Path) -> Path:
@@ -87,7 +97,7 @@ class Anonymizer:
         info = media.probe(src)
         if info.kind == "image":
             return self.render(src, dst, self.detect(src), progress, report=report)
-        with atomic_output(dst) as tmp:
+        with _one_blas_thread(), atomic_output(dst) as tmp:
             found = _Found(src, info)
             self._encoder.video(tmp, info, found.recording(self._analysed(src, info, progress)))
             regions = self._regions_file(found)
@@ -99,8 +109,9 @@ class Anonymizer:
         src = Path(src)
         info = media.probe(src)
         found = _Found(src, info)
-        for _ in found.recording(self._analysed(src, info, progress)):
-            pass
+        with _one_blas_thread():
+            for _ in found.recording(self._analysed(src, info, progress)):
+                pass
         return self._regions_file(found)
 
     def render(

@@ -226,3 +226,28 @@ def test_the_report_is_written_before_the_output_takes_its_name(tmp_path, monkey
         == hashlib.sha256((tmp_path / "out.mp4").read_bytes()).hexdigest()
     )
     assert regions.output.name == "out.mp4"
+
+
+def test_blas_runs_on_one_thread_while_a_file_runs_and_is_restored_after(tmp_path):
+    """OpenBLAS's spare threads spin after every small product the tracker makes and take
+    cores from the detectors; during a run each BLAS library has one thread."""
+    from threadpoolctl import threadpool_info
+
+    def blas_threads() -> list[int]:
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    class _Watching(_Fake):
+        seen: list[list[int]] = []
+
+        def detect(self, frame: np.ndarray) -> list[Detection]:
+            self.seen.append(blas_threads())
+            return super().detect(frame)
+
+    before = blas_threads()
+    detector = _Watching()
+    Anonymizer(Settings(), detectors=[detector]).anonymize_file(
+        src := _clip(tmp_path / "in.mp4"), tmp_path / "out.mp4"
+    )
+    Anonymizer(Settings(), detectors=[detector]).detect(src)
+    assert detector.seen and all(threads and set(threads) == {1} for threads in detector.seen)
+    assert blas_threads() == before
