@@ -18,6 +18,7 @@ __all__ = [
     "bound_size",
     "centres",
     "fit_line",
+    "line_window",
     "grow",
     "iou_matrix",
     "map_box",
@@ -57,19 +58,23 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / np.maximum(area_a + area_b - inter, 1e-9)
 
 
-def fit_line(
-    frames: Sequence[int], boxes: Sequence[np.ndarray], near: int, fit: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Velocity (pixels/frame) and jitter (RMS residual, pixels) of each box side, from a
-    least-squares line through the ``fit`` boxes nearest frame ``near``: a line through
-    several frames shrugs off one jittery detection, and its residual says how far off a
-    straight-line guess may be."""
+def line_window(frames: Sequence[int], near: int, fit: int) -> tuple[int, int]:
+    """The slice (start, stop) of the ``fit`` entries of the sorted ``frames`` nearest
+    frame ``near``: what :func:`fit_line` fits a line through."""
     i = bisect.bisect_left(frames, near)
     lo = max(0, min(i - fit // 2, len(frames) - fit))
-    t = np.asarray(frames[lo : lo + fit], dtype=np.float64)
+    return lo, min(lo + fit, len(frames))
+
+
+def fit_line(frames: Sequence[int], boxes: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Velocity (pixels/frame) and jitter (RMS residual, pixels) of each box side, from a
+    least-squares line through ``boxes`` found at ``frames``: a line through several frames
+    shrugs off one jittery detection, and its residual says how far off a straight-line guess
+    may be."""
+    t = np.asarray(frames, dtype=np.float64)
     if len(t) < 2:
         return np.zeros(4), np.zeros(4)
-    window = np.stack(boxes[lo : lo + fit])
+    window = np.stack(boxes)
     tc = t - t.mean()
     centred = window - window.mean(axis=0)
     velocity = (tc @ centred) / (tc @ tc)
@@ -101,7 +106,7 @@ def map_box(box: np.ndarray, m: np.ndarray) -> np.ndarray:
 
 def zoom(m: np.ndarray) -> float:
     """How much ``m`` scales lengths."""
-    return float(np.sqrt(abs(np.linalg.det(m[:2, :2]))))
+    return float(np.sqrt(abs(m[0, 0] * m[1, 1] - m[0, 1] * m[1, 0])))
 
 
 def grow(box: np.ndarray, sides: np.ndarray) -> np.ndarray:

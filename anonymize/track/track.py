@@ -17,7 +17,7 @@ from enum import Enum
 import numpy as np
 
 from anonymize.track.config import TrackerConfig
-from anonymize.track.geometry import as_array, bound_size, fit_line, map_box, size
+from anonymize.track.geometry import as_array, bound_size, fit_line, line_window, map_box, size
 from anonymize.types import Detection, Label
 
 __all__ = ["Track", "TrackState"]
@@ -65,6 +65,10 @@ class Track:
         self._full_boxes: list[np.ndarray] = []
         self._quick_hits = 0  # detections that came from a quick pass
         self._quick_looks = 0  # frames where only a quick pass looked for this track's label
+        # Lines fitted through a window of detections, by (full detector's only, start, stop):
+        # detections are only ever appended, so a window's line never changes, and every
+        # carried frame of a track asks for one.
+        self._lines: dict[tuple[bool, int, int], tuple[np.ndarray, np.ndarray]] = {}
         self._config = config
         self._frame_size = frame_size
 
@@ -135,8 +139,7 @@ class Track:
         """Constant-velocity position at ``f`` from the nearer end of the track, size bounded."""
         i = 0 if f < self.frames[0] else -1
         anchor_frame, anchor = self.frames[i], self.boxes[i]
-        velocity = fit_line(self.frames, self.boxes, anchor_frame, self._config.fit_frames)[0]
-        box = anchor + velocity * (f - anchor_frame)
+        box = anchor + self._line(anchor_frame, full=False)[0] * (f - anchor_frame)
         return bound_size(box, anchor, self._config.max_extrapolated_scale)
 
     def motion(self, f: int) -> tuple[np.ndarray, np.ndarray]:
@@ -145,11 +148,20 @@ class Track:
         Shake is measured on the full detector's boxes alone once there are enough of them:
         quick and full passes draw a face's box differently, and each is steady on its own.
         """
-        fit = self._config.fit_frames
-        velocity, shake = fit_line(self.frames, self.boxes, f, fit)
+        velocity, shake = self._line(f, full=False)
         if len(self._full_frames) >= self._config.full_shake_min:
-            shake = fit_line(self._full_frames, self._full_boxes, f, fit)[1]
+            shake = self._line(f, full=True)[1]
         return velocity, shake
+
+    def _line(self, near: int, full: bool) -> tuple[np.ndarray, np.ndarray]:
+        """:func:`fit_line` through the ``fit_frames`` detections nearest frame ``near`` (the
+        full detector's alone with ``full``)."""
+        frames, boxes = (self._full_frames, self._full_boxes) if full else (self.frames, self.boxes)
+        lo, hi = line_window(frames, near, self._config.fit_frames)
+        key = (full, lo, hi)
+        if key not in self._lines:
+            self._lines[key] = fit_line(frames[lo:hi], boxes[lo:hi])
+        return self._lines[key]
 
     def _weigh_evidence(self) -> None:
         """Confirmed or tentative, from the detections so far; worked out anew on every
