@@ -68,9 +68,7 @@ class CenterFace:
         h, w = frame.shape[:2]
         in_w = max(_ALIGN, int(np.ceil(w * scale / _ALIGN)) * _ALIGN)
         in_h = max(_ALIGN, int(np.ceil(h * scale / _ALIGN)) * _ALIGN)
-        # The model was trained on RGB 0..255 without mean removal.
-        blob = cv2.dnn.blobFromImage(frame, 1.0, (in_w, in_h), (0, 0, 0), swapRB=True)
-        heat, size, offset, _ = self.network.run(blob)
+        heat, size, offset, _ = self.network.run(_blob(frame, (in_w, in_h)))
         boxes, scores = _decode(heat[0, 0], size[0], offset[0], self.threshold)
         boxes[:, 0::2] *= w / in_w
         boxes[:, 1::2] *= h / in_h
@@ -92,6 +90,19 @@ class CenterFace:
         if self._network is None:
             self._network = runtime.load(model_path(), self.name, self.backend)
         return self._network
+
+
+def _blob(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``image`` (BGR) resized to ``size`` as the network's input: RGB 0..255 without mean
+    removal, as it was trained, laid out 1 x 3 x H x W. What ``cv2.dnn.blobFromImage`` gives,
+    at half its cost for a 1080p frame: ``cv2.resize`` runs on every core, the dnn module's
+    own resize on one."""
+    if image.shape[1::-1] != size:
+        image = cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
+    blob = np.empty((1, 3, size[1], size[0]), np.float32)
+    for c, channel in enumerate(reversed(cv2.split(image))):
+        blob[0, c] = channel
+    return blob
 
 
 def _decode(
