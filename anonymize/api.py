@@ -25,7 +25,7 @@ from anonymize.config import Settings
 from anonymize.detect import build_detectors
 from anonymize.detect.base import Detector
 from anonymize.media import MediaInfo, VideoReader, VideoWriter, atomic_output
-from anonymize.obscure import obscure
+from anonymize.obscure import obscure, pixel_bounds
 from anonymize.regions import FileInfo, RegionsFile, save, sha256_file, summarise_tracks
 from anonymize.types import Box, Frame, Region
 
@@ -213,8 +213,10 @@ class _Encoder:
     def _write(self, writer: VideoWriter, frame: Frame, regions: list[Region]) -> None:
         with self.stages.measure("obscure"):
             image = obscure(frame.image, regions, self.settings)
+            height, width = image.shape[:2]
+            changed = [pixel_bounds(r.box, width, height) for r in regions]
         with self.stages.measure("encode"):
-            writer.write(frame, image)
+            writer.write(frame, image, changed)
 
 
 def _record_output(

@@ -23,7 +23,7 @@ import numpy as np
 from anonymize.config import Settings
 from anonymize.types import Box, Label, Region
 
-__all__ = ["CELLS", "obscure", "whole_frame"]
+__all__ = ["CELLS", "obscure", "pixel_bounds", "whole_frame"]
 
 CELLS = 6  # cells along the longer side of a region: a padded face keeps ~4 across itself
 _MIN_CELL_PX = 4  # a tiny region still loses everything finer than this
@@ -40,7 +40,7 @@ def obscure(image: np.ndarray, regions: Sequence[Region], settings: Settings) ->
     out = image.copy()
     height, width = image.shape[:2]
     for region in regions:
-        x1, y1, x2, y2 = _pixel_bounds(region.box, width, height)
+        x1, y1, x2, y2 = pixel_bounds(region.box, width, height)
         if x2 <= x1 or y2 <= y1:
             continue
         roi = out[y1:y2, x1:x2]
@@ -59,7 +59,9 @@ def whole_frame(width: int, height: int) -> Region:
     return Region(Box(0, 0, width, height), label="frame", score=1.0, detected=False)
 
 
-def _pixel_bounds(box: Box, width: int, height: int) -> tuple[int, int, int, int]:
+def pixel_bounds(box: Box, width: int, height: int) -> tuple[int, int, int, int]:
+    """The pixels (x1, y1, x2, y2, ends excluded) :func:`obscure` may change for ``box``: the
+    writer re-encodes exactly these from the obscured picture."""
     # Round outwards: a fractional edge must never leave a sliver of the face uncovered.
     x1 = max(0, int(np.floor(box.x1)))
     y1 = max(0, int(np.floor(box.y1)))

@@ -131,7 +131,9 @@ class Frame:
     ``pts`` is the presentation timestamp in the stream's time base (None for photos); the
     writer reuses it so variable-frame-rate footage keeps its timing. ``duration`` (same
     units; None when the file does not say) is how long the frame shows: the last frame of
-    an animation has no next timestamp to end it, so only this keeps its length.
+    an animation has no next timestamp to end it, so only this keeps its length. ``planes``
+    is the decoded picture as it came (I420: Y, then U, then V, in one array) when the
+    writer may encode the pixels obscuring leaves untouched straight from it.
     """
 
     index: int
@@ -139,3 +141,4 @@ class Frame:
     image: np.ndarray  # H x W x 3, uint8, BGR
     pts: int | None = None
     duration: int | None = None
+    planes: np.ndarray | None = None  # (H * 3 / 2) x W, uint8

@@ -193,6 +193,70 @@ def test_reencoded_pictures_match_the_input(tmp_path: Path, samples_dir: Path) -
     assert dst.read_bytes()[4:8] == b"ftyp" and b"moov" in dst.read_bytes()[:4096]  # faststart
 
 
+def _planes(path: Path, count: int) -> list[np.ndarray]:
+    with av.open(str(path)) as container:
+        return [
+            f.to_ndarray() for f, _ in zip(container.decode(video=0), range(count), strict=False)
+        ]
+
+
+def _yuv(i420: np.ndarray, w: int, h: int) -> list[np.ndarray]:
+    flat, quarter = i420.reshape(-1), w * h // 4
+    u = flat[w * h : w * h + quarter].reshape(h // 2, w // 2)
+    return [flat[: w * h].reshape(h, w), u, flat[w * h + quarter :].reshape(h // 2, w // 2)]
+
+
+def test_untouched_pixels_are_encoded_as_decoded_and_changed_ones_from_the_picture(
+    tmp_path: Path, samples_dir: Path
+) -> None:
+    """Written losslessly (quality 0) so that planes compare exactly: outside the changed
+    rectangle (widened to even edges) the output is the decoded input, bit for bit; inside,
+    what converting the whole picture gives."""
+    src, settings = samples_dir / "street.mp4", replace(SETTINGS, quality=0)
+    x1, y1, x2, y2 = 11, 7, 41, 30
+    outputs = {}
+    for name, changed in (("patched", [(x1, y1, x2, y2)]), ("whole", None)):
+        outputs[name] = tmp_path / f"{name}.mp4"
+        with (
+            VideoReader(src) as reader,
+            VideoWriter(outputs[name], reader.info, settings) as writer,
+        ):
+            for frame, _ in zip(reader, range(4), strict=False):
+                assert frame.planes is not None
+                image = frame.image.copy()
+                image[y1:y2, x1:x2] = (0, 255, 0)
+                writer.write(frame, image, changed)
+    info = probe(src)
+    w, h = info.width, info.height
+    for before, after in zip(_planes(src, 4), _planes(outputs["patched"], 4), strict=True):
+        for step, a, b in zip((1, 2, 2), _yuv(before, w, h), _yuv(after, w, h), strict=True):
+            keep = np.ones(a.shape, bool)
+            keep[6 // step : 30 // step, 10 // step : 42 // step] = False  # even edges
+            np.testing.assert_array_equal(b[keep], a[keep])
+    patched, whole = list(VideoReader(outputs["patched"])), list(VideoReader(outputs["whole"]))
+    for p, q in zip(patched, whole, strict=True):
+        inside = np.abs(p.image[y1:y2, x1:x2].astype(int) - q.image[y1:y2, x1:x2])
+        # Chroma is subsampled and filtered: along the rectangle's edge each conversion mixes
+        # in different neighbours; inside, both give the same picture.
+        assert inside[4:-4, 4:-4].max() <= 3 and inside.mean() < 2
+
+
+def test_only_plain_upright_limited_range_4_2_0_passes_through(tmp_path: Path) -> None:
+    """Rotated, full-range or odd-sized pictures are converted whole: their decoded planes
+    are not what the writer encodes."""
+    cases = {
+        "plain": ({}, True),
+        "rotated": ({"rotation": 90}, False),
+        "full_range": ({"pix_fmt": "yuvj420p"}, False),
+        "odd": ({"size": (63, 47), "pix_fmt": "yuv444p"}, False),
+    }
+    for name, (options, passes) in cases.items():
+        src = tmp_path / f"{name}.mp4"
+        _make_clip(src, [0, 40], **options)
+        frame = next(iter(VideoReader(src)))
+        assert (frame.planes is not None) == passes, name
+
+
 def test_avi_keeps_frames_in_order(tmp_path: Path, small_clip: Path) -> None:
     # AVI is constant-rate without B-frames; readers guess its first timestamps, so we check
     # order, count, spacing and sound rather than exact times.

@@ -13,12 +13,13 @@ from __future__ import annotations
 import contextlib
 import errno
 import weakref
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
 
 import av
+import cv2
 import numpy as np
 from av.video.reformatter import ColorRange, Interpolation
 from PIL import Image
@@ -110,6 +111,7 @@ class VideoReader:
                     image=upright_bgr(decoded),
                     pts=pts,
                     duration=decoded.duration or None,
+                    planes=_passthrough_planes(decoded),
                 )
                 index += 1
             if index == 0:
@@ -161,8 +163,20 @@ class VideoWriter:
         else:
             self.close()
 
-    def write(self, frame: Frame, image: np.ndarray) -> None:
-        """Encode ``image`` (the obscured, upright BGR picture of ``frame``) at its time."""
+    def write(
+        self,
+        frame: Frame,
+        image: np.ndarray,
+        changed: Sequence[tuple[int, int, int, int]] | None = None,
+    ) -> None:
+        """Encode ``image`` (the obscured, upright BGR picture of ``frame``) at its time.
+
+        ``changed`` lists every rectangle (x1, y1, x2, y2, ends excluded) in which ``image``
+        differs from the decoded frame. With it, and the frame's decoded ``planes``, only
+        those rectangles are converted from ``image``; every other pixel is encoded as it was
+        decoded, which is cheaper than converting the whole picture and loses nothing to a
+        round trip through BGR. Without it, the whole picture is converted.
+        """
         if self._closed or self._out is None:
             raise MediaError("the video writer is closed")
         expected = (self._source.height, self._source.width, 3)
@@ -171,6 +185,8 @@ class VideoWriter:
         pts = self._clock.stamp(frame)
         if self._suffix == ".gif":
             video = _pal8_frame(image)
+        elif changed is not None and self._passes_through(frame):
+            video = _patched_i420(frame.planes, image, changed, self._matrix)
         else:
             video = _yuv_frame(image, self._video.pix_fmt, self._matrix)
         video.pts = pts
@@ -182,6 +198,15 @@ class VideoWriter:
         self._mux(packets)
         if self._audio is not None:
             self._audio.copy(self._mux, until=pts * self._clock.time_base + _AUDIO_LEAD_SECONDS)
+
+    def _passes_through(self, frame: Frame) -> bool:
+        """Whether ``frame``'s decoded planes are what this stream encodes (4:2:0, same size)."""
+        h, w = self._source.height, self._source.width
+        return (
+            frame.planes is not None
+            and self._video.pix_fmt == "yuv420p"
+            and frame.planes.shape == (h * 3 // 2, w)
+        )
 
     def close(self) -> None:
         """Flush the encoder, copy the remaining audio and finish the file."""
@@ -416,6 +441,74 @@ def _yuv_frame(image: np.ndarray, pix_fmt: str, matrix: str) -> av.VideoFrame:
         dst_colorspace=matrix,
         dst_color_range=ColorRange.MPEG,
     )
+
+
+def _patched_i420(
+    planes: np.ndarray,
+    image: np.ndarray,
+    changed: Sequence[tuple[int, int, int, int]],
+    matrix: str,
+) -> av.VideoFrame:
+    """The decoded I420 ``planes`` with each ``changed`` rectangle converted anew from
+    ``image``, each widened to even edges (4:2:0 shares a chroma sample among 2x2 pixels)."""
+    h, w = image.shape[:2]
+    out = planes.copy()
+    luma, u, v = _split_i420(out, w, h)
+    to_yuv = _TO_LIMITED_YUV[matrix]
+    for x1, y1, x2, y2 in changed:
+        x1, y1 = max(0, x1 - x1 % 2), max(0, y1 - y1 % 2)
+        x2, y2 = min(w, x2 + x2 % 2), min(h, y2 + y2 % 2)
+        if x2 <= x1 or y2 <= y1:
+            continue
+        ycc = cv2.transform(image[y1:y2, x1:x2], to_yuv)
+        luma[y1:y2, x1:x2] = ycc[:, :, 0]
+        half = cv2.resize(ycc, ((x2 - x1) // 2, (y2 - y1) // 2), interpolation=cv2.INTER_AREA)
+        u[y1 // 2 : y2 // 2, x1 // 2 : x2 // 2] = half[:, :, 1]
+        v[y1 // 2 : y2 // 2, x1 // 2 : x2 // 2] = half[:, :, 2]
+    return av.VideoFrame.from_ndarray(out, format="yuv420p")
+
+
+def _limited_yuv_matrix(kr: float, kb: float) -> np.ndarray:
+    """BGR -> limited-range Y, Cb, Cr (a 3 x 4 matrix for ``cv2.transform``), by the luma
+    weights of red and blue: what the encoder's own conversion computes, per pixel."""
+    luma = np.array([kb, 1 - kr - kb, kr])
+    cb = (np.array([1.0, 0, 0]) - luma) / (2 * (1 - kb))
+    cr = (np.array([0, 0, 1.0]) - luma) / (2 * (1 - kr))
+    scaled = np.stack([luma * 219, cb * 224, cr * 224]) / 255
+    return np.hstack([scaled, [[16.0], [128.0], [128.0]]]).astype(np.float32)
+
+
+_TO_LIMITED_YUV = {
+    "itu709": _limited_yuv_matrix(0.2126, 0.0722),
+    "itu601": _limited_yuv_matrix(0.299, 0.114),
+}
+
+
+def _split_i420(i420: np.ndarray, w: int, h: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Views of the Y, U and V planes of a contiguous I420 picture ``w`` x ``h`` (even)."""
+    flat = i420.reshape(-1)
+    luma, quarter = w * h, w * h // 4
+    return (
+        flat[:luma].reshape(h, w),
+        flat[luma : luma + quarter].reshape(h // 2, w // 2),
+        flat[luma + quarter : luma + 2 * quarter].reshape(h // 2, w // 2),
+    )
+
+
+def _passthrough_planes(frame: av.VideoFrame) -> np.ndarray | None:
+    """``frame``'s I420 picture when the writer may encode untouched pixels straight from it:
+    8-bit 4:2:0 in limited range, even-sized, shown as stored (no rotation), in the matrix the
+    writer tags its output with. Anything else is encoded from BGR, converted whole."""
+    if (
+        frame.format.name != "yuv420p"
+        or frame.width % 2
+        or frame.height % 2
+        or clockwise_rotation(frame)
+        or frame.color_range == _FULL_RANGE
+        or _matrix(frame.colorspace, frame.height) != _untagged_matrix(frame.height)
+    ):
+        return None
+    return frame.to_ndarray()
 
 
 def _codec_for(suffix: str, source: MediaInfo, settings: Settings) -> tuple[str, str, dict]:
