@@ -171,11 +171,10 @@ class VideoWriter:
     ) -> None:
         """Encode ``image`` (the obscured, upright BGR picture of ``frame``) at its time.
 
-        ``changed`` lists every rectangle (x1, y1, x2, y2, ends excluded) in which ``image``
-        differs from the decoded frame. With it, and the frame's decoded ``planes``, only
-        those rectangles are converted from ``image``; every other pixel is encoded as it was
-        decoded, which is cheaper than converting the whole picture and loses nothing to a
-        round trip through BGR. Without it, the whole picture is converted.
+        ``changed`` lists every rectangle (x1, y1, x2, y2, ends excluded) where ``image`` may
+        differ from the decoded frame: with it and the frame's ``planes``, only those are
+        converted from ``image`` and every other pixel is encoded as decoded (cheaper, and
+        nothing lost to a round trip through BGR); without it, the whole picture is.
         """
         if self._closed or self._out is None:
             raise MediaError("the video writer is closed")
@@ -185,7 +184,7 @@ class VideoWriter:
         pts = self._clock.stamp(frame)
         if self._suffix == ".gif":
             video = _pal8_frame(image)
-        elif changed is not None and self._passes_through(frame):
+        elif changed is not None and _passes_through(frame, self._video, self._source):
             video = _patched_i420(frame.planes, image, changed, self._matrix)
         else:
             video = _yuv_frame(image, self._video.pix_fmt, self._matrix)
@@ -198,15 +197,6 @@ class VideoWriter:
         self._mux(packets)
         if self._audio is not None:
             self._audio.copy(self._mux, until=pts * self._clock.time_base + _AUDIO_LEAD_SECONDS)
-
-    def _passes_through(self, frame: Frame) -> bool:
-        """Whether ``frame``'s decoded planes are what this stream encodes (4:2:0, same size)."""
-        h, w = self._source.height, self._source.width
-        return (
-            frame.planes is not None
-            and self._video.pix_fmt == "yuv420p"
-            and frame.planes.shape == (h * 3 // 2, w)
-        )
 
     def close(self) -> None:
         """Flush the encoder, copy the remaining audio and finish the file."""
@@ -440,6 +430,16 @@ def _yuv_frame(image: np.ndarray, pix_fmt: str, matrix: str) -> av.VideoFrame:
         interpolation=_TO_YUV,
         dst_colorspace=matrix,
         dst_color_range=ColorRange.MPEG,
+    )
+
+
+def _passes_through(frame: Frame, stream: av.VideoStream, source: MediaInfo) -> bool:
+    """Whether ``frame``'s decoded planes are what ``stream`` encodes (4:2:0, same size)."""
+    h, w = source.height, source.width
+    return (
+        frame.planes is not None
+        and stream.pix_fmt == "yuv420p"
+        and frame.planes.shape == (h * 3 // 2, w)
     )
 
 
