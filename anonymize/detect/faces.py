@@ -23,6 +23,7 @@ from anonymize import runtime
 from anonymize.config import Sensitivity, check_sensitivity
 from anonymize.detect.blazeface import BlazeFace
 from anonymize.detect.centerface import CenterFace
+from anonymize.detect.close import close_looks, looked_again
 from anonymize.detect.merge import merge_boxes
 from anonymize.types import Box, Candidate, Detection, Label
 
@@ -45,7 +46,10 @@ class Preset:
     entered is kept. Faint fused boxes are mostly false alarms at both ends of the size range:
     a box shorter than ``small_px`` needs ``small_threshold`` and one ``large_px`` or taller
     needs ``large_threshold`` (a real face that large scores near 1 in the 512 pass; what
-    scores 0.3-0.5 there is a tattoo, a necklace, a pattern on a shirt).
+    scores 0.3-0.5 there is a tattoo, a necklace, a pattern on a shirt). A fused box shorter
+    than ``look_again_px`` that falls short is looked at again, closely and mirrored, and
+    what that look scores adds up with the passes' evidence: faint small faces (blurred,
+    half hidden) pass, at a fraction of a whole mirrored pass's cost (0: no second look).
     """
 
     centerface_threshold: float
@@ -60,6 +64,7 @@ class Preset:
     small_threshold: float = 0.0
     large_px: float = float("inf")
     large_threshold: float = 0.0
+    look_again_px: float = 0.0
 
     def one_threshold(self) -> Preset:
         """This preset with one fused threshold for boxes of every size (the defaults)."""
@@ -84,13 +89,16 @@ _STANDARD = Preset(
     small_threshold=0.4,
     large_px=100,
     large_threshold=0.6,
+    look_again_px=50,
 )
 
 # One preset per sensitivity, each the standard one with what it changes (as in plates.py).
 PRESETS: dict[Sensitivity, Preset] = {
     # Changes less of the picture, for a user who accepts missing a few more faces (how many:
     # docs/tuning.md, ``PRESETS["lean"]``).
-    "lean": replace(_STANDARD, centerface_sizes=(1024, 2048), fused_threshold=0.4),
+    "lean": replace(
+        _STANDARD, centerface_sizes=(1024, 2048), fused_threshold=0.4, look_again_px=0.0
+    ),
     "standard": _STANDARD,
     # Leans further to recall than standard: the same passes plus BlazeFace on 2x2 tiles and
     # a mirrored CenterFace pass, a lower BlazeFace threshold and a lower fused threshold, so
@@ -104,14 +112,10 @@ PRESETS: dict[Sensitivity, Preset] = {
 _TILE_OVERLAP = 0.25
 _FAINT_FLOOR = 0.15  # fainter candidates are not worth remembering (see docs/tuning.md)
 _BLAZE_VIEW = 640  # long side of the copy BlazeFace is shown (it sees 128 or 192 px of it)
-# detect_near looks at each expected face with half its size of context on each side, in a
-# small view (the face about half its height there, enlarged at most _NEAR_UPSCALE times),
-# and keeps the best box that scores _NEAR_THRESHOLD and overlaps the expected one by
-# _NEAR_IOU. Larger views leaked no less and cost more; a lower threshold let in boxes that
-# cover less of the face than the carried box they replace (docs/tuning.md, Face detector).
-_NEAR_CONTEXT = 0.5
-_NEAR_VIEW = 64
-_NEAR_UPSCALE = 4.0
+# detect_near looks closely at each expected face (anonymize.detect.close) and keeps the best
+# box that scores _NEAR_THRESHOLD and overlaps the expected one by _NEAR_IOU. A lower
+# threshold let in boxes that cover less of the face than the carried box they replace
+# (docs/tuning.md, Face detector).
 _NEAR_THRESHOLD = 0.6
 _NEAR_IOU = 0.3
 
@@ -152,6 +156,8 @@ class FaceDetector:
         needed (scoring at least ``_FAINT_FLOOR``): over a video's frames, those seen again at
         the same place add up (:mod:`anonymize.evidence`)."""
         boxes, scores, needed = fuse_passes(list(self.passes(frame).values()), self.preset)
+        if self.preset.look_again_px:
+            scores = self._look_again(frame, boxes, scores, needed)
         h, w = frame.shape[:2]
         kept, faint = [], []
         for b, s, n in zip(boxes, scores, needed, strict=True):
@@ -178,33 +184,27 @@ class FaceDetector:
         cannot see is then found where it is, not carried with margins.
         """
         _check_frame(frame)
-        if not near:
-            return []
-        h, w = frame.shape[:2]
-        maps, views = [], []
-        for expected in near:
-            side = max(expected.width, expected.height, 1.0) * (1 + 2 * _NEAR_CONTEXT)
-            scale = min(_NEAR_VIEW / side, _NEAR_UPSCALE)
-            cx, cy = (expected.x1 + expected.x2) / 2, (expected.y1 + expected.y2) / 2
-            m = np.array(
-                [[scale, 0, _NEAR_VIEW / 2 - scale * cx], [0, scale, _NEAR_VIEW / 2 - scale * cy]]
-            )
-            maps.append((scale, m[:, 2]))
-            views.append(cv2.warpAffine(frame, m, (_NEAR_VIEW, _NEAR_VIEW)))
         found = []
-        for expected, (scale, shift), (boxes, scores) in zip(
-            near, maps, self._centerface.raw_views(np.stack(views)), strict=True
+        for expected, (boxes, scores) in zip(
+            near, close_looks(self._centerface, frame, near), strict=True
         ):
             best = None
-            for b, s in zip(boxes, scores, strict=True):
-                x1, y1, x2, y2 = ((b.reshape(2, 2) - shift) / scale).ravel()
-                box = Box(float(x1), float(y1), float(x2), float(y2)).clipped(w, h)
+            for box, s in zip(boxes, scores, strict=True):
                 if s >= _NEAR_THRESHOLD and box.iou(expected) >= _NEAR_IOU:
                     if best is None or s > best.score:
                         best = Detection(box, float(s), "face", f"{self.name}-near")
             if best is not None:
                 found.append(best)
         return found
+
+    def _look_again(
+        self, frame: np.ndarray, boxes: np.ndarray, scores: np.ndarray, needed: np.ndarray
+    ) -> np.ndarray:
+        """``scores``, with each candidate shorter than ``look_again_px`` that fell short of
+        what it ``needed`` looked at again (:func:`~anonymize.detect.close.looked_again`)."""
+        heights = boxes[:, 3] - boxes[:, 1]
+        short = (scores < needed) & (scores >= _FAINT_FLOOR) & (heights < self.preset.look_again_px)
+        return looked_again(self._centerface, frame, boxes, scores, short, _NEAR_IOU)
 
     def _merged(
         self, frame: np.ndarray, passes: Iterable[tuple[np.ndarray, np.ndarray]]
