@@ -200,3 +200,28 @@ def test_centerface_input_is_exactly_what_blob_from_image_makes(size):
     image = np.random.default_rng(3).integers(0, 256, (75, 121, 3), dtype=np.uint8)
     expected = cv2.dnn.blobFromImage(image, 1.0, size, (0, 0, 0), swapRB=True)
     np.testing.assert_array_equal(_blob(image, size), expected)
+
+
+def test_a_second_look_keeps_a_faint_face_the_passes_alone_let_go(shared_data):
+    """A marching-band photo where one face 20 px+ scores just short in every pass: the
+    mirrored close look adds enough evidence to keep it, and nothing kept without the look
+    is lost with it."""
+    root = shared_data / "faces_wider_val"
+    entry = next(
+        e
+        for e in json.loads((root / "gt.json").read_text())
+        if e["image"].endswith("0_Parade_marchingband_1_517.jpg")
+    )
+    image = cv2.imread(str(root / entry["image"]))
+    faces = [Box(x, y, x + w, y + h) for x, y, w, h in entry["boxes"] if h >= 20]
+
+    def found(detections):
+        return {i for i, f in enumerate(faces) if any(d.box.iou(f) >= 0.4 for d in detections)}
+
+    standard = PRESETS["standard"]
+    assert standard.look_again_px > 0
+    with_look = FaceDetector(preset=standard).detect(image)
+    without = FaceDetector(preset=replace(standard, look_again_px=0)).detect(image)
+    assert found(with_look) > found(without)
+    for d in without:
+        assert any(d.box.iou(k.box) > 0.9 for k in with_look)
