@@ -63,11 +63,11 @@ def recording(folder: Path, settings: Settings) -> list[_BrightSquare]:
     encoder (x264 here does not encode the same frames to the same bytes twice)."""
     write = VideoWriter.write
 
-    def write_and_record(self, frame, image) -> None:
+    def write_and_record(self, frame, image, changed=None) -> None:
         record = folder / self._source.path.name
         hashes = json.loads(record.read_text()) if record.exists() else []
         record.write_text(json.dumps([*hashes, hashlib.sha256(image.tobytes()).hexdigest()]))
-        write(self, frame, image)
+        write(self, frame, image, changed)
 
     VideoWriter.write = write_and_record
     return [_BrightSquare()]
@@ -78,8 +78,8 @@ def crash(markers: Path, times: int, settings: Settings) -> list[_BrightSquare]:
     first ``times`` times it meets it; the marker lists the half-written files of each crash."""
     write = VideoWriter.write
 
-    def write_then_die(self, frame, image) -> None:
-        write(self, frame, image)
+    def write_then_die(self, frame, image, changed=None) -> None:
+        write(self, frame, image, changed)
         marker = markers / self._source.path.name
         crashes = json.loads(marker.read_text()) if marker.exists() else []
         if frame.index == 5 and len(crashes) < times:
