@@ -31,6 +31,8 @@ _CANVAS_PX_PER_CELL = 8  # resolution the blur is drawn at before it is stretche
 _SOLID_BGR = (40, 40, 40)
 _BOX_LABELS: frozenset[Label] = frozenset({"plate", "area", "frame"})  # rectangles: never rounded
 _EXPONENTS = {"ellipse": 2.0, "rounded": 3.0}  # superellipse exponent of each mask shape
+_CACHED_MASKS = 512  # masks kept for reuse, each at most _CACHED_MASK_PX pixels (bytes):
+_CACHED_MASK_PX = 160 * 160  # 13 MB at most; a mask this size takes ~0.03 ms to make again
 
 
 def obscure(image: np.ndarray, regions: Sequence[Region], settings: Settings) -> np.ndarray:
@@ -47,8 +49,7 @@ def obscure(image: np.ndarray, regions: Sequence[Region], settings: Settings) ->
         mode = settings.plate_mode if region.label == "plate" else settings.mode
         covered = _coarse(roi, mode)
         if settings.shape in _EXPONENTS and region.label not in _BOX_LABELS:
-            mask = _superellipse_mask(y2 - y1, x2 - x1, _EXPONENTS[settings.shape])
-            np.copyto(roi, covered, where=mask)
+            cv2.copyTo(covered, _mask(y2 - y1, x2 - x1, _EXPONENTS[settings.shape]), roi)
         else:
             roi[:] = covered
     return out
@@ -96,13 +97,27 @@ def _coarse(roi: np.ndarray, mode: str) -> np.ndarray:
     return cv2.resize(blurred, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
-@lru_cache(maxsize=512)
+def _mask(h: int, w: int, exponent: float) -> np.ndarray:
+    """The superellipse inscribed in an h x w box (1 inside, 0 outside, one byte a pixel).
+
+    Small masks recur from frame to frame (a face keeps its size) and are kept; large ones
+    are made again each time, so the kept masks never hold more than 13 MB however
+    many face sizes a long clip shows (unbounded by size, they once held 200 MB: see
+    docs/tuning.md, Masks)."""
+    if h * w <= _CACHED_MASK_PX:
+        return _cached_mask(h, w, exponent)
+    return _superellipse_mask(h, w, exponent)
+
+
 def _superellipse_mask(h: int, w: int, exponent: float) -> np.ndarray:
     yy, xx = np.ogrid[:h, :w]
     ny = np.abs((yy + 0.5 - h / 2) / (h / 2))
     nx = np.abs((xx + 0.5 - w / 2) / (w / 2))
-    inside = nx**exponent + ny**exponent <= 1.0
-    # One flag per channel: copying through a full-shape mask is many times faster.
-    mask = np.repeat(inside[:, :, None], 3, axis=2)
+    return (nx**exponent + ny**exponent <= 1.0).astype(np.uint8)
+
+
+@lru_cache(maxsize=_CACHED_MASKS)
+def _cached_mask(h: int, w: int, exponent: float) -> np.ndarray:
+    mask = _superellipse_mask(h, w, exponent)
     mask.flags.writeable = False  # shared by every region of this size
     return mask
