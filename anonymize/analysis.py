@@ -21,7 +21,13 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from anonymize.detect.base import Detector, FaintDetector, NearDetector, QuickDetector
+from anonymize.detect.base import (
+    Detector,
+    FaintDetector,
+    NearDetector,
+    QuickDetector,
+    SizedDetector,
+)
 from anonymize.errors import UserError
 from anonymize.evidence import Evidence
 from anonymize.motion import CameraMotion
@@ -163,7 +169,8 @@ class Analysis:
     """Runs detectors and the tracker over the frames of one file.
 
     ``every`` is the longest keyframe interval (1 for a photo: the full detectors on its one
-    frame; see :class:`Schedule`);
+    frame; see :class:`Schedule`); ``video`` says many frames of one size follow, which
+    detectors that can prepare for a size (``SizedDetector``) are told at the first;
     ``obscure_failed`` covers a frame whole when a detector fails on it, where otherwise the
     failure ends the file. ``stages``, when given, collects the CPU time of each step.
     """
@@ -176,8 +183,10 @@ class Analysis:
         obscure_failed: bool = False,
         stages: StageTimes | None = None,
         tracker: TrackerConfig | None = None,
+        video: bool = False,
     ) -> None:
         self.detectors = list(detectors)
+        self.video = video
         self.frame_size = frame_size
         self.every = every
         self.obscure_failed = obscure_failed
@@ -197,6 +206,8 @@ class Analysis:
         waiting: dict[int, tuple[Frame, list[Region]]] = {}
         previous: np.ndarray | None = None
         for frame in frames:
+            if self.video and frame.index == 0:
+                self._expect_size(frame.image)
             with measure("thumbnail"):  # one small copy serves the three cheap looks below
                 small, scale = _shrink(frame.image)
             with measure("scene cuts"):
@@ -228,6 +239,12 @@ class Analysis:
         for index, regions in final:
             done, own = waiting.pop(index)
             yield done, own + regions
+
+    def _expect_size(self, image: np.ndarray) -> None:
+        with self.stages.measure("preparing"):
+            for detector in self.detectors:
+                if isinstance(detector, SizedDetector):
+                    detector.expect_size(image.shape[1], image.shape[0])
 
     def _detect(
         self,

@@ -158,6 +158,7 @@ class Anonymizer:
             self.detectors,
             (info.width, info.height),
             every=self.settings.keyframes if info.kind == "video" else 1,
+            video=info.kind == "video",
             obscure_failed=self.settings.on_error == "obscure-frame",
             stages=self.stages,
         )

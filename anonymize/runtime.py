@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -34,11 +34,17 @@ __all__ = [
     "Engine",
     "Network",
     "RuntimeFailure",
+    "Shape",
     "load",
     "openvino_available",
 ]
 
 Backend = Literal["auto", "openvino", "onnxruntime"]
+Shape = tuple[int, ...]
+Runner = Callable[[np.ndarray], list[np.ndarray]]
+# Smaller inputs stay with the free-sized network: compiling a fixed copy (0.13-0.18 s) buys
+# about 1 ms a run for them, and a copy per input size holds memory of its own.
+_FIXED_MIN_PIXELS = 500_000
 BACKENDS: tuple[Backend, ...] = ("auto", "openvino", "onnxruntime")
 
 
@@ -62,18 +68,51 @@ class Network:
     """One loaded network: an image batch in, its outputs out, in the graph's output order.
 
     Calls are serialised: the pipeline's threads may share a network, and neither backend's
-    request objects may be used by two threads at once.
+    request objects may be used by two threads at once. A network loaded for every input
+    size can also be compiled for a few fixed ones (:meth:`fix`).
     """
 
-    def __init__(self, name: str, engine: Engine, run) -> None:
+    def __init__(
+        self,
+        name: str,
+        engine: Engine,
+        run: Runner,
+        fixed: Callable[[Shape], Runner] | None = None,
+    ) -> None:
         self.name = name
         self.engine = engine
         self._run = run
+        self._compile_fixed = fixed
+        self._fixed: dict[Shape, Runner] = {}
         self._lock = threading.Lock()
 
     def run(self, blob: np.ndarray) -> list[np.ndarray]:
+        blob = np.ascontiguousarray(blob, dtype=np.float32)
         with self._lock:
-            return self._run(np.ascontiguousarray(blob, dtype=np.float32))
+            return self._fixed.get(blob.shape, self._run)(blob)
+
+    def fix(self, shapes: Iterable[Shape]) -> None:
+        """Run inputs of exactly these ``shapes`` (those of at least ``_FIXED_MIN_PIXELS``) on
+        copies compiled for them alone.
+
+        For the passes over a video's frames, which all have one size: OpenVINO plans a
+        fixed-size graph's work better than a free-sized one's, which re-plans whenever the
+        size changes (CenterFace's 1024 and 2048 px passes on a 1080p keyframe: 12% less
+        CPU, no more memory; docs/tuning.md, Runtime). Shapes fixed by an earlier call are
+        let go. On onnxruntime (where it was not measured), or where a shape cannot be
+        compiled, the free-sized network keeps running those inputs.
+        """
+        if self._compile_fixed is None:
+            return
+        with self._lock:
+            self._fixed = {}
+            for shape in dict.fromkeys(tuple(s) for s in shapes):
+                if np.prod(shape[2:]) < _FIXED_MIN_PIXELS:
+                    continue
+                try:
+                    self._fixed[shape] = self._compile_fixed(shape)
+                except Exception:  # the free-sized copy still runs this shape, only slower
+                    continue
 
 
 def load(model: onnx.ModelProto | bytes | Path, name: str, backend: Backend = "auto") -> Network:
@@ -104,23 +143,31 @@ def _threads() -> int:
 def _openvino(graph: bytes, name: str) -> Network:
     core = _core()
     precision = "bf16" if "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES") else "f32"
-    compiled = core.compile_model(
-        core.read_model(model=graph, weights=b""),
-        "CPU",
-        {
-            "INFERENCE_PRECISION_HINT": precision,
-            "PERFORMANCE_HINT": "LATENCY",
-            "INFERENCE_NUM_THREADS": _threads(),
-        },
-    )
-    request = compiled.create_infer_request()
-    outputs = compiled.outputs
+    model = core.read_model(model=graph, weights=b"")
+    config = {
+        "INFERENCE_PRECISION_HINT": precision,
+        "PERFORMANCE_HINT": "LATENCY",
+        "INFERENCE_NUM_THREADS": _threads(),
+    }
 
-    def run(blob: np.ndarray) -> list[np.ndarray]:
-        result = request.infer({0: blob})
-        return [np.array(result[o]) for o in outputs]
+    def compiled(model) -> Runner:
+        network = core.compile_model(model, "CPU", config)
+        request = network.create_infer_request()
+        outputs = network.outputs
 
-    return Network(name, Engine("openvino", "bf16" if precision == "bf16" else "fp32"), run)
+        def run(blob: np.ndarray) -> list[np.ndarray]:
+            result = request.infer({0: blob})
+            return [np.array(result[o]) for o in outputs]
+
+        return run
+
+    def fixed(shape: Shape) -> Runner:
+        copy = model.clone()
+        copy.reshape({0: list(shape)})
+        return compiled(copy)
+
+    engine = Engine("openvino", "bf16" if precision == "bf16" else "fp32")
+    return Network(name, engine, compiled(model), fixed)
 
 
 @cache

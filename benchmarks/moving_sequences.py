@@ -896,7 +896,7 @@ def track_stream(
     detector = (
         _Replayed(full, quick, faint) if near is None else _ReplayedNear(full, quick, faint, near)
     )
-    analysis = Analysis([detector], size, every=keyframes, tracker=config)
+    analysis = Analysis([detector], size, every=keyframes, tracker=config, video=True)
 
     def stream() -> Iterator[Frame]:
         for i, image in enumerate(frames):

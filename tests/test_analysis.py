@@ -105,6 +105,28 @@ def test_the_loop_hands_on_every_frame_in_order_with_its_regions_and_charges_eac
     assert {"counting: full", "counting: quick", "tracking", "schedule"} <= set(stages.seconds)
 
 
+
+class _Sized(_Counting):
+    """A counting detector that records the frame sizes it was told to expect."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.expected: list[tuple[int, int]] = []
+
+    def expect_size(self, width: int, height: int) -> None:
+        self.expected.append((width, height))
+
+
+@pytest.mark.parametrize("video", [True, False])
+def test_a_video_tells_detectors_its_frame_size_once_before_the_first_detection(video) -> None:
+    detector = _Sized()
+    still = _view(_texture(), 0, 0)
+    frames = [Frame(index=i, time=i / 25, image=still) for i in range(6)]
+    list(Analysis([detector], SIZE, every=4, video=video).run(frames))
+    h, w = still.shape[:2]
+    assert detector.expected == ([(w, h)] if video else [])
+    assert detector.full == 2
+
 def _scene(seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     image = np.zeros((360, 640, 3), np.uint8)

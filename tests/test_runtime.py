@@ -91,6 +91,29 @@ def test_heatmaps_agree_across_backends(openvino_available) -> None:
     assert np.abs(fast - reference).mean() < 0.002
 
 
+
+def test_a_network_fixed_to_a_frame_size_gives_the_same_faces(openvino_available) -> None:
+    # A video's passes run on copies compiled for its frame size (faster on OpenVINO); the
+    # boxes must not change, and a size nobody fixed must still run.
+    frame = cv2.resize(_photos(FACES, 1)[0], (1920, 1080))
+    free = FaceDetector(backend="openvino")
+    fixed = FaceDetector(backend="openvino")
+    fixed.expect_size(1920, 1080)
+    expected = free.detect(frame)
+    assert expected
+    assert _matched(expected, fixed.detect(frame)) >= AGREEMENT
+    assert _matched(fixed.detect(frame), expected) >= AGREEMENT
+    assert fixed.detect(cv2.resize(frame, (1280, 720))) == free.detect(cv2.resize(frame, (1280, 720)))
+
+
+def test_a_shape_that_cannot_be_fixed_is_left_to_the_free_sized_network(openvino_available) -> None:
+    network = FaceDetector(backend="openvino")._centerface.network
+    blob = np.random.default_rng(0).uniform(0, 255, (1, 3, 768, 1024)).astype(np.float32)
+    before = network.run(blob)
+    network.fix([(1, 5, 768, 1024), (1, 3, 768, 1024)])  # five channels: cannot compile
+    after = network.run(blob)
+    assert all(np.allclose(a, b, atol=0.05) for a, b in zip(before, after, strict=True))
+
 def test_auto_falls_back_to_onnxruntime_when_openvino_fails(monkeypatch) -> None:
     def broken():
         raise ImportError("no openvino here")

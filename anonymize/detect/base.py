@@ -9,7 +9,7 @@ import numpy as np
 
 from anonymize.types import Box, Candidate, Detection, Label
 
-__all__ = ["Detector", "FaintDetector", "NearDetector", "QuickDetector"]
+__all__ = ["Detector", "FaintDetector", "NearDetector", "QuickDetector", "SizedDetector"]
 
 
 @runtime_checkable
@@ -60,3 +60,16 @@ class FaintDetector(Detector, Protocol):
     """
 
     def detect_faint(self, frame: np.ndarray) -> tuple[list[Detection], list[Candidate]]: ...
+
+
+@runtime_checkable
+class SizedDetector(Detector, Protocol):
+    """A detector that can prepare for many frames of one size.
+
+    Before a video's first frame the pipeline calls ``expect_size`` with the frames' width
+    and height: the detector may compile its networks for exactly the inputs those frames
+    will give (:meth:`anonymize.runtime.Network.fix`). A frame of another size must still
+    be analysed, only not as fast.
+    """
+
+    def expect_size(self, width: int, height: int) -> None: ...

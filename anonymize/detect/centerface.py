@@ -10,6 +10,7 @@ centres; per cell, a sub-cell offset and a log-scale height and width give the b
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -75,8 +76,7 @@ class CenterFace:
     def raw(self, frame: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
         """Boxes (N x 4, x1 y1 x2 y2 in frame pixels) and scores before any merging."""
         h, w = frame.shape[:2]
-        in_w = max(_ALIGN, int(np.ceil(w * scale / _ALIGN)) * _ALIGN)
-        in_h = max(_ALIGN, int(np.ceil(h * scale / _ALIGN)) * _ALIGN)
+        in_w, in_h = _input_size(w, h, scale)
         heat, size, offset = self.network.run(_blob(frame, (in_w, in_h)))
         boxes, scores = _decode(heat[0, 0], size[0], offset[0], self.threshold)
         boxes[:, 0::2] *= w / in_w
@@ -94,11 +94,25 @@ class CenterFace:
         heat, size, offset = self.network.run(blob)
         return [_decode(heat[k, 0], size[k], offset[k], self.threshold) for k in range(len(views))]
 
+    def expect_size(self, width: int, height: int, scales: Sequence[float]) -> None:
+        """Frames of ``width`` x ``height`` follow, each seen at ``scales``: compile the
+        network for exactly those inputs (:meth:`anonymize.runtime.Network.fix`)."""
+        self.network.fix([(1, 3, *_input_size(width, height, s)[::-1]) for s in scales])
+
     @property
     def network(self) -> runtime.Network:
         if self._network is None:
             self._network = runtime.load(_graph(), self.name, self.backend)
         return self._network
+
+
+def _input_size(width: int, height: int, scale: float) -> tuple[int, int]:
+    """The network input (width, height) for a frame seen at ``scale``: sides rounded up
+    to multiples of _ALIGN."""
+    return (
+        max(_ALIGN, int(np.ceil(width * scale / _ALIGN)) * _ALIGN),
+        max(_ALIGN, int(np.ceil(height * scale / _ALIGN)) * _ALIGN),
+    )
 
 
 def _blob(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:

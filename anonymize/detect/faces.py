@@ -66,6 +66,10 @@ class Preset:
     large_threshold: float = 0.0
     look_again_px: float = 0.0
 
+    def scales(self, width: int, height: int) -> dict[int, float]:
+        """The scale CenterFace sees a frame of this size at, for each of its sizes."""
+        return {s: min(s / max(width, height), self.max_upscale) for s in self.centerface_sizes}
+
     def one_threshold(self) -> Preset:
         """This preset with one fused threshold for boxes of every size (the defaults)."""
         return replace(
@@ -150,6 +154,10 @@ class FaceDetector:
 
     def detect(self, frame: np.ndarray) -> list[Detection]:
         return self.detect_faint(frame)[0]
+
+    def expect_size(self, width: int, height: int) -> None:
+        """A video's frames follow: CenterFace is compiled for each full pass's input."""
+        self._centerface.expect_size(width, height, list(self.preset.scales(width, height).values()))
 
     def detect_faint(self, frame: np.ndarray) -> tuple[list[Detection], list[Candidate]]:
         """The faces :meth:`detect` keeps, and the candidates that fell short of what they
@@ -236,8 +244,7 @@ class FaceDetector:
         p = self.preset
         h, w = frame.shape[:2]
         out = {}
-        for size in p.centerface_sizes:
-            scale = min(size / max(h, w), p.max_upscale)
+        for size, scale in p.scales(w, h).items():
             out[f"centerface@{size}"] = self._centerface.raw(frame, scale)
             if p.flip and size == max(p.centerface_sizes):
                 boxes, scores = self._centerface.raw(np.ascontiguousarray(frame[:, ::-1]), scale)

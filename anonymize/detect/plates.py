@@ -131,12 +131,19 @@ def _letterbox(frame: np.ndarray, size: int) -> tuple[np.ndarray, float]:
     h, w = frame.shape[:2]
     scale = size / max(h, w)
     nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
-    ph, pw = -(-nh // 32) * 32, -(-nw // 32) * 32
+    ph, pw = _padded(h, w, size)
     canvas = np.full((ph, pw, 3), _PAD_VALUE, np.uint8)
     interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
     canvas[:nh, :nw] = cv2.resize(frame, (nw, nh), interpolation=interpolation)
     blob = cv2.dnn.blobFromImage(canvas, 1 / 255, swapRB=True)
     return blob, scale
+
+
+def _padded(height: int, width: int, size: int) -> tuple[int, int]:
+    """The (height, width) of the input ``_letterbox`` makes for a frame of this size."""
+    scale = size / max(height, width)
+    nw, nh = max(1, round(width * scale)), max(1, round(height * scale))
+    return -(-nh // 32) * 32, -(-nw // 32) * 32
 
 
 def decode(
@@ -200,6 +207,13 @@ class PlateDetector:
             if self.preset.text:
                 found[TEXT_NETWORK] = str(text_network(self.backend).engine)
         return found
+
+    def expect_size(self, width: int, height: int) -> None:
+        """A video's frames follow: the plate network is compiled for each view's input (the
+        text network's inputs vary with what it is shown, so it is not)."""
+        with _LOAD_LOCK:
+            network = _network(self.backend)
+        network.fix([(1, 3, *_padded(height, width, s)) for s in self.preset.passes(height, width)])
 
     def detect(self, frame: np.ndarray) -> list[Detection]:
         _check_frame(frame)
