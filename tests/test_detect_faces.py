@@ -16,7 +16,8 @@ from anonymize.detect import build_detectors
 from anonymize.detect.base import Detector
 from anonymize.detect.blazeface import BlazeFace
 from anonymize.detect.centerface import CenterFace
-from anonymize.detect.faces import PRESETS, FaceDetector, merge_passes
+from anonymize.detect.close import close_looks, looked_again
+from anonymize.detect.faces import PRESETS, FaceDetector, fuse_passes, merge_passes
 from anonymize.detect.merge import merge_boxes
 from anonymize.detect.plates import PlateDetector
 from anonymize.types import Box
@@ -225,3 +226,40 @@ def test_a_second_look_keeps_a_faint_face_the_passes_alone_let_go(shared_data):
     assert found(with_look) > found(without)
     for d in without:
         assert any(d.box.iou(k.box) > 0.9 for k in with_look)
+
+
+def test_the_second_look_also_looks_unmirrored_and_keeps_a_face_the_mirrored_look_let_go(
+    shared_data,
+):
+    """A parade photo where a face 20 px+ falls short in every pass and in the mirrored close
+    look: the look at the view as it is adds the evidence that keeps it."""
+    root = shared_data / "faces_wider_val"
+    entry = next(
+        e
+        for e in json.loads((root / "gt.json").read_text())
+        if e["image"].endswith("0_Parade_Parade_0_814.jpg")
+    )
+    image = cv2.imread(str(root / entry["image"]))
+    faces = [Box(x, y, x + w, y + h) for x, y, w, h in entry["boxes"] if h >= 20]
+    detector = FaceDetector()
+    boxes, scores, needed = fuse_passes(list(detector.passes(image).values()), detector.preset)
+    faint = np.array(
+        [
+            s < n and any(Box(*map(float, b)).iou(f) >= 0.5 for f in faces)
+            for b, s, n in zip(boxes, scores, needed, strict=True)
+        ]
+    )
+    both = looked_again(detector._centerface, image, boxes, scores, faint, 0.3)
+    looks = close_looks(
+        detector._centerface, image, [Box(*map(float, b)) for b in boxes[faint]], mirrored=True
+    )
+    kept_by_the_second_view = []
+    for i, (found, found_scores) in zip(np.flatnonzero(faint), looks, strict=True):
+        candidate = Box(*map(float, boxes[i]))
+        near = [s for b, s in zip(found, found_scores, strict=True) if b.iou(candidate) >= 0.3]
+        best = max(near, default=0.0)
+        if 1 - (1 - scores[i]) * (1 - best) < needed[i] <= both[i]:
+            kept_by_the_second_view.append(candidate)
+    assert kept_by_the_second_view
+    kept = detector.detect(image)
+    assert all(any(d.box.iou(c) >= 0.5 for d in kept) for c in kept_by_the_second_view)

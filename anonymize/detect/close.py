@@ -3,8 +3,8 @@
 Each box is seen with half its size of context on each side, in a view of ``VIEW`` pixels
 where the face is about half the height (enlarged at most ``UPSCALE`` times): about as tall
 as CenterFace is surest of. Between keyframes the face detector looks so where the tracker
-expects a face; on keyframes it looks so, mirrored, at faint small candidates. Larger views
-found no more faces and cost more (docs/tuning.md, Face detector).
+expects a face; on keyframes it looks so, mirrored and as they are, at faint small
+candidates. Larger views found no more faces and cost more (docs/tuning.md, Face detector).
 """
 
 from __future__ import annotations
@@ -61,19 +61,22 @@ def looked_again(
     chosen: np.ndarray,
     iou: float,
 ) -> np.ndarray:
-    """``scores`` with each ``chosen`` box (a mask) looked at again, closely and mirrored:
-    the best score of a box there overlapping it by ``iou`` adds up with its own, as another
-    pass's evidence does (``1 - (1 - a)(1 - b)``)."""
+    """``scores`` with each ``chosen`` box (a mask) looked at again, closely, twice: mirrored
+    and as it is. In each look the best score of a box overlapping it by ``iou`` adds up with
+    its own, as another pass's evidence does (``1 - (1 - a)(1 - b)``): the two views differ
+    enough that a faint face one of them misses the other often finds (docs/tuning.md, Face
+    detector, ``look_again_px``)."""
     where = np.flatnonzero(chosen)
     if not len(where):
         return scores
     h, w = frame.shape[:2]
     candidates = [Box(*map(float, boxes[i])).clipped(w, h) for i in where]
     scores = scores.copy()
-    looks = close_looks(centerface, frame, candidates, mirrored=True)
-    for i, candidate, (found, found_scores) in zip(where, candidates, looks, strict=True):
-        overlapping = [
-            s for b, s in zip(found, found_scores, strict=True) if b.iou(candidate) >= iou
-        ]
-        scores[i] = 1 - (1 - scores[i]) * (1 - max(overlapping, default=0.0))
+    for mirrored in (True, False):
+        looks = close_looks(centerface, frame, candidates, mirrored=mirrored)
+        for i, candidate, (found, found_scores) in zip(where, candidates, looks, strict=True):
+            overlapping = [
+                s for b, s in zip(found, found_scores, strict=True) if b.iou(candidate) >= iou
+            ]
+            scores[i] = 1 - (1 - scores[i]) * (1 - max(overlapping, default=0.0))
     return scores

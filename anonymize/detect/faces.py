@@ -47,9 +47,10 @@ class Preset:
     a box shorter than ``small_px`` needs ``small_threshold`` and one ``large_px`` or taller
     needs ``large_threshold`` (a real face that large scores near 1 in the 512 pass; what
     scores 0.3-0.5 there is a tattoo, a necklace, a pattern on a shirt). A fused box shorter
-    than ``look_again_px`` that falls short is looked at again, closely and mirrored, and
-    what that look scores adds up with the passes' evidence: faint small faces (blurred,
-    half hidden) pass, at a fraction of a whole mirrored pass's cost (0: no second look).
+    than ``look_again_px`` that falls short is looked at again, closely, mirrored and as it
+    is, and what those looks score adds up with the passes' evidence: faint small faces
+    (blurred, half hidden) pass, at a fraction of a whole mirrored pass's cost (0: no second
+    look).
     """
 
     centerface_threshold: float
@@ -157,7 +158,9 @@ class FaceDetector:
 
     def expect_size(self, width: int, height: int) -> None:
         """A video's frames follow: CenterFace is compiled for each full pass's input."""
-        self._centerface.expect_size(width, height, list(self.preset.scales(width, height).values()))
+        self._centerface.expect_size(
+            width, height, list(self.preset.scales(width, height).values())
+        )
 
     def detect_faint(self, frame: np.ndarray) -> tuple[list[Detection], list[Candidate]]:
         """The faces :meth:`detect` keeps, and the candidates that fell short of what they
