@@ -203,18 +203,19 @@ def test_centerface_input_is_exactly_what_blob_from_image_makes(size):
     np.testing.assert_array_equal(_blob(image, size), expected)
 
 
+def _wider_photo(shared_data, name: str) -> tuple[np.ndarray, list[Box]]:
+    """A faces_wider_val photo and its annotated faces 20 px and taller."""
+    root = shared_data / "faces_wider_val"
+    entry = next(e for e in json.loads((root / "gt.json").read_text()) if e["image"].endswith(name))
+    faces = [Box(x, y, x + w, y + h) for x, y, w, h in entry["boxes"] if h >= 20]
+    return cv2.imread(str(root / entry["image"])), faces
+
+
 def test_a_second_look_keeps_a_faint_face_the_passes_alone_let_go(shared_data):
     """A marching-band photo where one face 20 px+ scores just short in every pass: the
     mirrored close look adds enough evidence to keep it, and nothing kept without the look
     is lost with it."""
-    root = shared_data / "faces_wider_val"
-    entry = next(
-        e
-        for e in json.loads((root / "gt.json").read_text())
-        if e["image"].endswith("0_Parade_marchingband_1_517.jpg")
-    )
-    image = cv2.imread(str(root / entry["image"]))
-    faces = [Box(x, y, x + w, y + h) for x, y, w, h in entry["boxes"] if h >= 20]
+    image, faces = _wider_photo(shared_data, "0_Parade_marchingband_1_517.jpg")
 
     def found(detections):
         return {i for i, f in enumerate(faces) if any(d.box.iou(f) >= 0.4 for d in detections)}
@@ -233,14 +234,7 @@ def test_the_second_look_also_looks_unmirrored_and_keeps_a_face_the_mirrored_loo
 ):
     """A parade photo where a face 20 px+ falls short in every pass and in the mirrored close
     look: the look at the view as it is adds the evidence that keeps it."""
-    root = shared_data / "faces_wider_val"
-    entry = next(
-        e
-        for e in json.loads((root / "gt.json").read_text())
-        if e["image"].endswith("0_Parade_Parade_0_814.jpg")
-    )
-    image = cv2.imread(str(root / entry["image"]))
-    faces = [Box(x, y, x + w, y + h) for x, y, w, h in entry["boxes"] if h >= 20]
+    image, faces = _wider_photo(shared_data, "0_Parade_Parade_0_814.jpg")
     detector = FaceDetector()
     boxes, scores, needed = fuse_passes(list(detector.passes(image).values()), detector.preset)
     faint = np.array(
