@@ -42,7 +42,7 @@ class TrackerConfig:
     # prediction goes, the less certain it is.
     motion_margin: float = 1.0
     jitter_margin: float = 1.5
-    drift_growth: float = 0.02
+    drift_growth: float = 0.04
     max_drift: float = 0.3
     # Half-width in frames of the window whose median size a detected box is never smaller
     # than (only sizes are smoothed, never positions).
