@@ -130,8 +130,7 @@ def _letterbox(frame: np.ndarray, size: int) -> tuple[np.ndarray, float]:
     """Scale the long side to ``size``, pad to multiples of 32; return the input and scale."""
     h, w = frame.shape[:2]
     scale = size / max(h, w)
-    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
-    ph, pw = _padded(h, w, size)
+    (nh, nw), (ph, pw) = _letterbox_size(h, w, size)
     canvas = np.full((ph, pw, 3), _PAD_VALUE, np.uint8)
     interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
     canvas[:nh, :nw] = cv2.resize(frame, (nw, nh), interpolation=interpolation)
@@ -139,11 +138,11 @@ def _letterbox(frame: np.ndarray, size: int) -> tuple[np.ndarray, float]:
     return blob, scale
 
 
-def _padded(height: int, width: int, size: int) -> tuple[int, int]:
-    """The (height, width) of the input ``_letterbox`` makes for a frame of this size."""
+def _letterbox_size(height: int, width: int, size: int) -> tuple[tuple[int, int], tuple[int, int]]:
+    """The (height, width) a frame of this size is scaled to, and of the padded input."""
     scale = size / max(height, width)
     nw, nh = max(1, round(width * scale)), max(1, round(height * scale))
-    return -(-nh // 32) * 32, -(-nw // 32) * 32
+    return (nh, nw), (-(-nh // 32) * 32, -(-nw // 32) * 32)
 
 
 def decode(
@@ -213,7 +212,12 @@ class PlateDetector:
         text network's inputs vary with what it is shown, so it is not)."""
         with _LOAD_LOCK:
             network = _network(self.backend)
-        network.fix([(1, 3, *_padded(height, width, s)) for s in self.preset.passes(height, width)])
+        network.fix(
+            [
+                (1, 3, *_letterbox_size(height, width, s)[1])
+                for s in self.preset.passes(height, width)
+            ]
+        )
 
     def detect(self, frame: np.ndarray) -> list[Detection]:
         _check_frame(frame)
