@@ -105,7 +105,6 @@ def test_the_loop_hands_on_every_frame_in_order_with_its_regions_and_charges_eac
     assert {"counting: full", "counting: quick", "tracking", "schedule"} <= set(stages.seconds)
 
 
-
 class _Sized(_Counting):
     """A counting detector that records the frame sizes it was told to expect."""
 
@@ -126,6 +125,7 @@ def test_a_video_tells_detectors_its_frame_size_once_before_the_first_detection(
     h, w = still.shape[:2]
     assert detector.expected == ([(w, h)] if video else [])
     assert detector.full == 2
+
 
 def _scene(seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)

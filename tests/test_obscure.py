@@ -107,7 +107,6 @@ def test_rounded_mask_covers_corners_an_ellipse_leaves_but_not_the_box_corner():
     assert (rounded != image).any(axis=2).sum() > (ellipse != image).any(axis=2).sum()
 
 
-
 def test_masks_kept_for_reuse_stay_small_however_many_face_sizes_a_clip_shows():
     # A long clip shows faces of hundreds of sizes; keeping a mask for each once held 200 MB.
     image = np.zeros((1080, 1920, 3), np.uint8)
@@ -119,6 +118,7 @@ def test_masks_kept_for_reuse_stay_small_however_many_face_sizes_a_clip_shows():
     finally:
         tracemalloc.stop()
     assert held < 20e6
+
 
 def test_plates_are_filled_by_default_while_faces_are_blurred():
     # A dark, low-contrast plate: a blur keeps its colour within a few levels, a fill does not.
