@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
-__all__ = ["Ordered", "prefetch"]
+__all__ = ["Ordered", "prefetch", "together"]
 
 T = TypeVar("T")
 _END = object()
@@ -96,3 +96,17 @@ class Ordered:
     def drain(self) -> None:
         while self._pending:
             self._pending.popleft().result()
+
+
+def together(*calls: Callable[[], object]) -> None:
+    """Run ``calls`` at once, each on a thread of its own, and return when all have; the
+    first error any raised is raised here. For start-up work that waits in native code
+    (compiling networks, building MediaPipe's graphs), which would otherwise run in turn."""
+    if len(calls) < 2:
+        for call in calls:
+            call()
+        return
+    with ThreadPoolExecutor(len(calls), thread_name_prefix="prepare") as pool:
+        futures = [pool.submit(call) for call in calls]
+    for future in futures:
+        future.result()

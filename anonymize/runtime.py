@@ -19,13 +19,14 @@ import sys
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import onnx
 
+from anonymize.background import together
 from anonymize.errors import UserError
 
 __all__ = [
@@ -98,21 +99,30 @@ class Network:
         For the passes over a video's frames, which all have one size: OpenVINO plans a
         fixed-size graph's work better than a free-sized one's, which re-plans whenever the
         size changes (CenterFace's 1024 and 2048 px passes on a 1080p keyframe: 12% less
-        CPU, no more memory; docs/tuning.md, Runtime). Shapes fixed by an earlier call are
-        let go. On onnxruntime (where it was not measured), or where a shape cannot be
-        compiled, the free-sized network keeps running those inputs.
+        CPU, no more memory; docs/tuning.md, Runtime). Copies for shapes an earlier call
+        fixed are kept if asked for again (a batch of same-sized videos compiles once) and
+        let go if not; new copies compile at once, on threads of their own. On onnxruntime
+        (where it was not measured), or where a shape cannot be compiled, the free-sized
+        network keeps running those inputs.
         """
         if self._compile_fixed is None:
             return
+        wanted = [
+            s
+            for s in dict.fromkeys(tuple(s) for s in shapes)
+            if np.prod(s[2:]) >= _FIXED_MIN_PIXELS
+        ]
         with self._lock:
-            self._fixed = {}
-            for shape in dict.fromkeys(tuple(s) for s in shapes):
-                if np.prod(shape[2:]) < _FIXED_MIN_PIXELS:
-                    continue
+            fixed = {s: self._fixed[s] for s in wanted if s in self._fixed}
+
+            def compile_copy(shape: Shape) -> None:
                 try:
-                    self._fixed[shape] = self._compile_fixed(shape)
+                    fixed[shape] = self._compile_fixed(shape)
                 except Exception:  # the free-sized copy still runs this shape, only slower
-                    continue
+                    pass
+
+            together(*(partial(compile_copy, s) for s in wanted if s not in fixed))
+            self._fixed = {s: fixed[s] for s in wanted if s in fixed}
 
 
 def load(model: onnx.ModelProto | bytes | Path, name: str, backend: Backend = "auto") -> Network:

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import cv2
@@ -91,7 +92,6 @@ def test_heatmaps_agree_across_backends(openvino_available) -> None:
     assert np.abs(fast - reference).mean() < 0.002
 
 
-
 def test_a_network_fixed_to_a_frame_size_gives_the_same_faces(openvino_available) -> None:
     # A video's passes run on copies compiled for its frame size (faster on OpenVINO); the
     # boxes must not change, and a size nobody fixed must still run.
@@ -114,6 +114,37 @@ def test_a_shape_that_cannot_be_fixed_is_left_to_the_free_sized_network(openvino
     network.fix([(1, 5, 768, 1024), (1, 3, 768, 1024)])  # five channels: cannot compile
     after = network.run(blob)
     assert all(np.allclose(a, b, atol=0.05) for a, b in zip(before, after, strict=True))
+
+
+def test_fixed_copies_are_kept_for_the_next_video_of_that_size_and_compiled_together() -> None:
+    # A batch of same-sized videos compiles its copies once; a new size compiles its own and
+    # lets the old ones go; the copies of one call compile at once, not in turn.
+    compiled: list[runtime.Shape] = []
+    running: set[runtime.Shape] = set()
+    overlapped = threading.Event()
+
+    def compile_fixed(shape: runtime.Shape) -> runtime.Runner:
+        running.add(shape)
+        if len(running) > 1:
+            overlapped.set()
+        overlapped.wait(timeout=2)  # the other copy starts meanwhile, or this one times out
+        compiled.append(shape)
+        return lambda blob: [np.full(1, shape[2], np.float32)]
+
+    free = runtime.Network(
+        "net", runtime.Engine("openvino", "bf16"), lambda b: [np.zeros(1)], compile_fixed
+    )
+    hd, big = (1, 3, 1152, 2048), (1, 3, 576, 1024)
+    free.fix([hd, big])
+    assert sorted(compiled) == sorted([hd, big]) and overlapped.is_set()
+    free.fix([hd, big])
+    assert len(compiled) == 2  # nothing compiled again
+    uhd = (1, 3, 2304, 4096)
+    free.fix([uhd, hd])
+    assert compiled[2:] == [uhd]
+    assert free.run(np.zeros(big, np.float32))[0][0] == 0  # let go: the free-sized network
+    assert free.run(np.zeros(hd, np.float32))[0][0] == 1152
+
 
 def test_auto_falls_back_to_onnxruntime_when_openvino_fails(monkeypatch) -> None:
     def broken():
