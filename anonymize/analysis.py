@@ -17,10 +17,12 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 
 import cv2
 import numpy as np
 
+from anonymize.background import together
 from anonymize.detect.base import (
     Detector,
     FaintDetector,
@@ -241,10 +243,15 @@ class Analysis:
             yield done, own + regions
 
     def _expect_size(self, image: np.ndarray) -> None:
+        h, w = image.shape[:2]
         with self.stages.measure("preparing"):
-            for detector in self.detectors:
-                if isinstance(detector, SizedDetector):
-                    detector.expect_size(image.shape[1], image.shape[0])
+            together(
+                *(
+                    partial(d.expect_size, w, h)
+                    for d in self.detectors
+                    if isinstance(d, SizedDetector)
+                )
+            )
 
     def _detect(
         self,

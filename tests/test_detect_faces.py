@@ -4,6 +4,8 @@ on a bundled photo and on annotated real photos."""
 from __future__ import annotations
 
 import json
+import os
+import threading
 from dataclasses import replace
 
 import cv2
@@ -12,7 +14,7 @@ import pytest
 from skimage import data as skdata
 
 from anonymize.config import SENSITIVITIES, Settings
-from anonymize.detect import build_detectors
+from anonymize.detect import blazeface, build_detectors
 from anonymize.detect.base import Detector
 from anonymize.detect.blazeface import BlazeFace
 from anonymize.detect.centerface import CenterFace
@@ -64,6 +66,35 @@ def test_each_model_finds_the_astronaut(astronaut):
     for model in (CenterFace(), BlazeFace("short"), BlazeFace("full")):
         boxes = [d.box for d in model.detect(astronaut)]
         assert _hits(boxes, ASTRONAUT_FACE), model.name
+
+
+def test_mediapipe_graphs_built_at_once_keep_stderr(faces):
+    # A video's detectors prepare on several threads, and MediaPipe's graphs are built with
+    # the process's stderr silenced: one silence at a time, and stderr comes back after.
+    before = os.fstat(2)
+    inside, release, second_in = threading.Event(), threading.Event(), threading.Event()
+
+    def first() -> None:
+        with blazeface._native_logs_silenced():
+            inside.set()
+            release.wait(timeout=5)
+
+    def second() -> None:
+        inside.wait(timeout=5)
+        with blazeface._native_logs_silenced():
+            second_in.set()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    assert not second_in.wait(timeout=0.3)  # waits while the first graph is built
+    release.set()
+    for t in threads:
+        t.join()
+    assert second_in.is_set()
+    faces.expect_size(640, 360)  # CenterFace compiles while both BlazeFace graphs build
+    after = os.fstat(2)
+    assert (after.st_dev, after.st_ino) == (before.st_dev, before.st_ino)
 
 
 def test_centerface_runs_at_any_size(astronaut):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import threading
 from collections.abc import Iterator
 
 import cv2
@@ -20,6 +21,7 @@ from anonymize.types import Box, Detection, Label
 __all__ = ["BlazeFace"]
 
 _MODELS = {"short": 0, "full": 1}
+_SILENCE = threading.Lock()
 
 
 class BlazeFace:
@@ -59,6 +61,10 @@ class BlazeFace:
         scores = np.array([d.score[0] for d in found], dtype=np.float32)
         return boxes, scores
 
+    def prepare(self) -> None:
+        """Build the graph now rather than on first use."""
+        self._get_solution()
+
     def _get_solution(self):
         if self._solution is None:
             with _native_logs_silenced():
@@ -76,13 +82,15 @@ class BlazeFace:
 def _native_logs_silenced() -> Iterator[None]:
     """Send the process's stderr to /dev/null while MediaPipe builds its graph: its C++ logs
     (TFLite delegate notes, absl warnings) would otherwise break the CLI's one-line output.
-    Failures still surface as Python exceptions."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "wb") as devnull:
-            os.dup2(devnull.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+    Failures still surface as Python exceptions. One graph at a time: two threads swapping
+    the descriptor at once would leave it pointing at /dev/null for good."""
+    with _SILENCE:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        try:
+            with open(os.devnull, "wb") as devnull:
+                os.dup2(devnull.fileno(), 2)
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
