@@ -1,4 +1,5 @@
-"""Run the decoder and the encoder beside the detector, each in one thread, bounded.
+"""Run the decoder and the encoder beside the detector, each in one thread, bounded; and
+start-up work side by side.
 
 Detection, decoding, obscuring and encoding all spend their time in native code that releases
 the GIL (onnxruntime, FFmpeg, OpenCV), so plain threads let them overlap on a laptop's cores.
@@ -8,6 +9,7 @@ file is. An error in a worker surfaces in the caller at the frame where it happe
 
 from __future__ import annotations
 
+import ctypes
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -108,5 +110,15 @@ def together(*calls: Callable[[], object]) -> None:
         return
     with ThreadPoolExecutor(len(calls), thread_name_prefix="prepare") as pool:
         futures = [pool.submit(call) for call in calls]
+    _give_back_freed_memory()
     for future in futures:
         future.result()
+
+
+def _give_back_freed_memory() -> None:
+    """glibc gives each new thread a heap of its own and keeps what the thread freed mapped
+    after it exits: compiling on threads left 60 MB in the process for the whole run
+    (docs/tuning.md, Start-up). ``malloc_trim`` hands it back; elsewhere there is none."""
+    trim = getattr(ctypes.CDLL(None), "malloc_trim", None)
+    if trim is not None:
+        trim(0)
