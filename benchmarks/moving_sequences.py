@@ -577,6 +577,7 @@ def evaluate(
     rows, away = _score(stream, masks, padding, cover)
     kinds = sorted({shot.kind for shot in shots} - {"moving"}, key=KINDS.index)
     variants = {name: _variant_report(rows, name, kinds) for name in masks}
+    variants["tracked"]["never_found_faces"] = _never_found_faces(rows)
     for name in variants:
         variants[name]["away_pixels"] = away[name]
     return {
@@ -653,6 +654,23 @@ def _variant_report(rows: list[_Row], variant: str, kinds: list[str]) -> dict:
     return report
 
 
+def _never_found_faces(rows: list[_Row]) -> list[dict]:
+    """The faces 20 px+ the per-frame detector finds in no frame of their shot, each with
+    the frames it is left readable in with tracking and its median height, most frames
+    first: so the few faces behind the rate can be looked at (``_photo`` names the photo)."""
+    seen = {(r.shot, r.face) for r in rows if r.variant == "per_frame" and r.covered}
+    leaked: dict[tuple[str, int], list[float]] = {}
+    for r in rows:
+        if r.variant == "tracked" and r.height >= 20 and not r.covered:
+            if (r.shot, r.face) not in seen:
+                leaked.setdefault((r.shot, r.face), []).append(r.height)
+    faces = [
+        {"shot": shot, "face": face, "frames": len(h), "height": round(float(np.median(h)))}
+        for (shot, face), h in leaked.items()
+    ]
+    return sorted(faces, key=lambda f: -f["frames"])
+
+
 def _leak_stats(rows: list[_Row], seen: set[tuple[str, int]]) -> dict:
     n = len(rows)
     leaks = sum(1 for r in rows if not r.covered)
@@ -711,6 +729,16 @@ def format_report(result: dict) -> str:
         f"over-redaction tracked / per-frame: {result['over_redaction_ratio']} "
         f"({100 * share['tracked']:.2f}% vs {100 * share['per_frame']:.2f}% of frame area)"
     )
+    never = tr.get("never_found_faces", [])
+    if never:
+        most = ", ".join(
+            f"{Path(f['shot']).name} #{f['face']} ({f['frames']} frames, {f['height']} px)"
+            for f in never[:4]
+        )
+        lines.append(
+            f"faces 20 px+ never found, left readable: {len(never)} faces, "
+            f"{sum(f['frames'] for f in never)} face-frames; most: {most}"
+        )
     pulses = result["pulses"]
     lines.append(
         f"mask area changing over 1.2x from one frame to the next: "
@@ -751,6 +779,9 @@ def pool(results: Sequence[dict]) -> dict:
                 report[key] = {**summed, **_rates(*counts)}
         away[name] = sum(r["variants"][name]["away_pixels"] for r in results)
         report["away_pixels"] = away[name]
+        if "never_found_faces" in results[0]["variants"][name]:
+            faces = [f for r in results for f in r["variants"][name]["never_found_faces"]]
+            report["never_found_faces"] = sorted(faces, key=lambda f: -f["frames"])
         pooled["variants"][name] = report
     pooled["over_redaction_ratio"] = round(away["tracked"] / max(away["per_frame"], 1), 3)
     pooled["over_redaction_share"] = {

@@ -97,3 +97,26 @@ def test_pooling_sums_leaks_and_face_frames():
     )
     report = ms.format_report(pooled)
     assert "20-30" in report and "never found" in report and "30.0 (60%)" in report
+
+
+def test_the_faces_never_found_are_listed_by_frames_left_readable():
+    def rows(shot: str, face: int, height: float, per_frame: list[bool], tracked: list[bool]):
+        return [ms._Row("per_frame", shot, face, height, c, "moving") for c in per_frame] + [
+            ms._Row("tracked", shot, face, height, c, "moving") for c in tracked
+        ]
+
+    listed = ms._never_found_faces(
+        rows("a.jpg", 1, 40, [False] * 3, [False, False, True])  # never found: 2 readable
+        + rows("a.jpg", 2, 40, [True, False, False], [True, False, False])  # found once
+        + rows("b.jpg", 1, 25, [False] * 3, [False] * 3)  # never found: 3 readable
+        + rows("b.jpg", 2, 12, [False] * 3, [False] * 3)  # under 20 px
+    )
+    assert listed == [
+        {"shot": "b.jpg", "face": 1, "frames": 3, "height": 25},
+        {"shot": "a.jpg", "face": 1, "frames": 2, "height": 40},
+    ]
+    result = _result(3, 1, 30, 10)
+    result["variants"]["tracked"] = dict(result["variants"]["tracked"], never_found_faces=listed)
+    pooled = ms.pool([result, result])
+    assert [f["frames"] for f in pooled["variants"]["tracked"]["never_found_faces"]] == [3, 3, 2, 2]
+    assert "4 faces, 10 face-frames; most: b.jpg #1 (3 frames, 25 px)" in ms.format_report(pooled)
