@@ -46,6 +46,10 @@ _AUDIO_CODECS = {".webm": {"opus", "vorbis"}, ".gif": set()}
 # swscale's default conversions round towards dark (white comes back as 250); accurate
 # rounding and full chroma keep a decode-encode round trip unbiased, which the tests check.
 _TO_RGB = Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT
+# ... at ten times the cost (12.7 against 1.2 ms a 1080p frame). Where the writer encodes a
+# frame's untouched pixels from its decoded planes, the picture only feeds the detectors and
+# the pixels obscuring changes, so the default conversion serves (docs/tuning.md, Decoding).
+_TO_RGB_FAST = Interpolation.BILINEAR
 _TO_YUV = Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INP
 # AVColorSpace codes -> swscale matrices; codes for the tags the writer sets.
 _TAGGED_MATRICES = {1: "itu709", 5: "itu601", 6: "itu601", 9: "bt2020", 10: "bt2020"}
@@ -171,11 +175,10 @@ class VideoWriter:
     ) -> None:
         """Encode ``image`` (the obscured, upright BGR picture of ``frame``) at its time.
 
-        ``changed`` lists every rectangle (x1, y1, x2, y2, ends excluded) where ``image`` may
-        differ from the decoded frame: with it and the frame's ``planes``, only those are
-        converted from ``image`` and every other pixel is encoded as decoded (cheaper, and
-        nothing lost to a round trip through BGR); without it, the whole picture is.
-        """
+        Where the stream encodes the frame's decoded ``planes``, only pixels ``image`` changed
+        are converted from it, within the ``changed`` rectangles (x1, y1, x2, y2, ends
+        excluded; None: anywhere), and the rest are encoded as decoded (cheaper, and nothing
+        lost to a round trip through BGR). Otherwise the whole picture is converted."""
         if self._closed or self._out is None:
             raise MediaError("the video writer is closed")
         expected = (self._source.height, self._source.width, 3)
@@ -184,8 +187,8 @@ class VideoWriter:
         pts = self._clock.stamp(frame)
         if self._suffix == ".gif":
             video = _pal8_frame(image)
-        elif changed is not None and _passes_through(frame, self._video, self._source):
-            video = _patched_i420(frame.planes, image, changed, self._matrix)
+        elif _passes_through(frame, self._video, self._source):
+            video = _patched_i420(frame.planes, frame.image, image, changed, self._matrix)
         else:
             video = _yuv_frame(image, self._video.pix_fmt, self._matrix)
         video.pts = pts
@@ -445,27 +448,41 @@ def _passes_through(frame: Frame, stream: av.VideoStream, source: MediaInfo) -> 
 
 def _patched_i420(
     planes: np.ndarray,
+    decoded: np.ndarray,
     image: np.ndarray,
-    changed: Sequence[tuple[int, int, int, int]],
+    changed: Sequence[tuple[int, int, int, int]] | None,
     matrix: str,
 ) -> av.VideoFrame:
-    """The decoded I420 ``planes`` with each ``changed`` rectangle converted anew from
-    ``image``, each widened to even edges (4:2:0 shares a chroma sample among 2x2 pixels)."""
+    """The decoded I420 ``planes`` with the pixels of each ``changed`` rectangle (None: the
+    whole picture) that ``image`` changed from the ``decoded`` picture converted anew from
+    ``image``; a chroma sample (shared by 2x2 pixels in 4:2:0) when any of its pixels
+    changed. Every other pixel stays as decoded, bit for bit, whatever the decoded picture's
+    own rounding."""
     h, w = image.shape[:2]
     out = planes.copy()
     luma, u, v = _split_i420(out, w, h)
     to_yuv = _TO_LIMITED_YUV[matrix]
-    for x1, y1, x2, y2 in changed:
+    for x1, y1, x2, y2 in [(0, 0, w, h)] if changed is None else changed:
         x1, y1 = max(0, x1 - x1 % 2), max(0, y1 - y1 % 2)
         x2, y2 = min(w, x2 + x2 % 2), min(h, y2 + y2 % 2)
         if x2 <= x1 or y2 <= y1:
             continue
+        # 255 where any channel differs: the channels' differences summed, saturating.
+        moved = cv2.transform(cv2.absdiff(image[y1:y2, x1:x2], decoded[y1:y2, x1:x2]), _ANY)
+        _, moved = cv2.threshold(moved, 0, 255, cv2.THRESH_BINARY)
         ycc = cv2.transform(image[y1:y2, x1:x2], to_yuv)
-        luma[y1:y2, x1:x2] = ycc[:, :, 0]
-        half = cv2.resize(ycc, ((x2 - x1) // 2, (y2 - y1) // 2), interpolation=cv2.INTER_AREA)
-        u[y1 // 2 : y2 // 2, x1 // 2 : x2 // 2] = half[:, :, 1]
-        v[y1 // 2 : y2 // 2, x1 // 2 : x2 // 2] = half[:, :, 2]
+        cv2.copyTo(cv2.extractChannel(ycc, 0), moved, luma[y1:y2, x1:x2])
+        half_size = ((x2 - x1) // 2, (y2 - y1) // 2)
+        half = cv2.resize(ycc, half_size, interpolation=cv2.INTER_AREA)
+        shared = cv2.resize(moved, half_size, interpolation=cv2.INTER_AREA)  # > 0: any of 2x2
+        for c, plane in ((1, u), (2, v)):
+            cv2.copyTo(
+                cv2.extractChannel(half, c), shared, plane[y1 // 2 : y2 // 2, x1 // 2 : x2 // 2]
+            )
     return av.VideoFrame.from_ndarray(out, format="yuv420p")
+
+
+_ANY = np.ones((1, 3), np.float32)  # cv2.transform: a pixel's three channels summed
 
 
 def _limited_yuv_matrix(kr: float, kb: float) -> np.ndarray:
@@ -496,19 +513,23 @@ def _split_i420(i420: np.ndarray, w: int, h: int) -> tuple[np.ndarray, np.ndarra
 
 
 def _passthrough_planes(frame: av.VideoFrame) -> np.ndarray | None:
-    """``frame``'s I420 picture when the writer may encode untouched pixels straight from it:
+    """``frame``'s I420 picture when the writer may encode untouched pixels straight from it
+    (see :func:`_passes_planes`); None when it is encoded from BGR, converted whole."""
+    return frame.to_ndarray() if _passes_planes(frame) else None
+
+
+def _passes_planes(frame: av.VideoFrame) -> bool:
+    """Whether the writer may encode ``frame``'s untouched pixels from its decoded planes:
     8-bit 4:2:0 in limited range, even-sized, shown as stored (no rotation), in the matrix the
-    writer tags its output with. Anything else is encoded from BGR, converted whole."""
-    if (
+    writer tags its output with."""
+    return not (
         frame.format.name != "yuv420p"
         or frame.width % 2
         or frame.height % 2
         or clockwise_rotation(frame)
         or frame.color_range == _FULL_RANGE
         or _matrix(frame.colorspace, frame.height) != _untagged_matrix(frame.height)
-    ):
-        return None
-    return frame.to_ndarray()
+    )
 
 
 def _codec_for(suffix: str, source: MediaInfo, settings: Settings) -> tuple[str, str, dict]:
@@ -553,13 +574,15 @@ def _decode(
 
 
 def upright_bgr(frame: av.VideoFrame) -> np.ndarray:
-    """A decoded frame as the reader delivers it: display rotation applied, BGR uint8.
+    """A decoded frame as the reader delivers it: display rotation applied, BGR uint8,
+    converted without rounding bias where the writer encodes the picture whole (see
+    ``_TO_RGB``), quickly where it encodes untouched pixels from the decoded planes.
 
     Public so other views of a video (the review page's seeking) show the same pixels.
     """
     image = frame.reformat(
         format="bgr24",
-        interpolation=_TO_RGB,
+        interpolation=_TO_RGB_FAST if _passes_planes(frame) else _TO_RGB,
         src_colorspace=_matrix(frame.colorspace, frame.height),
         src_color_range=ColorRange.JPEG if frame.color_range == _FULL_RANGE else ColorRange.MPEG,
     ).to_ndarray()
@@ -567,9 +590,6 @@ def upright_bgr(frame: av.VideoFrame) -> np.ndarray:
     if turns:
         image = np.ascontiguousarray(np.rot90(image, k=-turns))
     return image
-
-
-_upright_bgr = upright_bgr  # old private name, still imported by review/frames.py
 
 
 def _matrix(colorspace: int, height: int) -> str:

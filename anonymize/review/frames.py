@@ -22,7 +22,7 @@ from anonymize.media import MediaError, MediaInfo
 from anonymize.media.probe import open_container, video_stream
 
 # The reader's own conversion, so the review shows the pixels render works on.
-from anonymize.media.video import _upright_bgr
+from anonymize.media.video import upright_bgr
 
 __all__ = ["FrameSource"]
 
@@ -86,7 +86,7 @@ class FrameSource:
             current = self._locate(frame)
             self._next_index = current + 1
             if current == index:
-                return _upright_bgr(frame)
+                return upright_bgr(frame)
             if current > index:
                 break  # the seek landed past the frame: decode from the start instead
         if index < self._next_index:
@@ -95,7 +95,7 @@ class FrameSource:
                 current = self._locate(frame)
                 self._next_index = current + 1
                 if current == index:
-                    return _upright_bgr(frame)
+                    return upright_bgr(frame)
         raise MediaError(f"frame {index} could not be decoded")
 
     def _locate(self, frame: av.VideoFrame) -> int:
