@@ -27,7 +27,7 @@ __all__ = ["CELLS", "obscure", "pixel_bounds", "whole_frame"]
 
 CELLS = 6  # cells along the longer side of a region: a padded face keeps ~4 across itself
 _MIN_CELL_PX = 4  # a tiny region still loses everything finer than this
-_CANVAS_PX_PER_CELL = 8  # resolution the blur is drawn at before it is stretched to the region
+_CANVAS_PX_PER_CELL = 4  # resolution the blur is drawn at before it is stretched to the region
 _SOLID_BGR = (40, 40, 40)
 _BOX_LABELS: frozenset[Label] = frozenset({"plate", "area", "frame"})  # rectangles: never rounded
 _EXPONENTS = {"ellipse": 2.0, "rounded": 3.0}  # superellipse exponent of each mask shape
