@@ -171,8 +171,10 @@ class Analysis:
     """Runs detectors and the tracker over the frames of one file.
 
     ``every`` is the longest keyframe interval (1 for a photo: the full detectors on its one
-    frame; see :class:`Schedule`); ``video`` says many frames of one size follow, which
-    detectors that can prepare for a size (``SizedDetector``) are told at the first;
+    frame; see :class:`Schedule`); ``video`` says the frames are a video's: many of one size
+    follow, which detectors that can prepare for a size (``SizedDetector``) are told at the
+    first, and keyframes weigh what earlier ones saw (``FaintDetector``); without it each
+    frame is seen alone, as a photo is;
     ``obscure_failed`` covers a frame whole when a detector fails on it, where otherwise the
     failure ends the file. ``stages``, when given, collects the CPU time of each step.
     """
@@ -262,8 +264,9 @@ class Analysis:
     ) -> list[Detection] | None:
         """Detections for one frame, or None when the frame must be obscured whole.
 
-        On keyframes, what a detector found too faintly to keep (``FaintDetector``) is kept
-        where earlier keyframes saw it too (:class:`~anonymize.evidence.Evidence`). Between
+        On a video's keyframes, what a detector found too faintly to keep (``FaintDetector``)
+        is kept where earlier keyframes saw it too (:class:`~anonymize.evidence.Evidence`); a
+        photo gets each detector's ``detect``, its look at a frame seen alone. Between
         keyframes, detectors with a quick pass run only that, and those that can look
         closely (``NearDetector``) also look where the tracker expects the tracks their quick
         pass did not find (given the camera's ``motion`` and whether this frame is a ``cut``).
@@ -272,7 +275,7 @@ class Analysis:
         try:
             found = []
             for detector in self.detectors:
-                if full and isinstance(detector, FaintDetector):
+                if full and self.video and isinstance(detector, FaintDetector):
                     with measure(f"{detector.name}: full"):
                         kept, faint = detector.detect_faint(frame.image)
                     found += kept + self.evidence.add(frame.index, faint)

@@ -12,9 +12,9 @@ When the folder has WIDER's labels (``gt_attrs.json``), a second table gives eac
 share obscured by blur, occlusion, pose, illumination and official subset, so that what an
 ingredient adds can be seen where the faces are lost.
 
-``speed`` times ``FaceDetector.detect`` on frames of a video after a warm-up frame, as wall
-time and as this process's CPU time (the CPU time does not depend on the other work sharing
-the machine).
+``speed`` times ``FaceDetector.detect_faint`` (a video's keyframe; a photo's ``detect`` adds a
+mirrored pass) on frames of a video after a warm-up frame, as wall time and as this
+process's CPU time (the CPU time does not depend on the other work sharing the machine).
 
     nice python benchmarks/eval_faces.py ablate ../shared/data/faces_wider_val \\
         --cache /tmp/face-passes
@@ -205,9 +205,9 @@ def speed(video: Path, frames: int, sensitivities: list[str]) -> None:
     h, w = images[0].shape[:2]
     for sensitivity in sensitivities:
         detector = FaceDetector(sensitivity)
-        detector.detect(images[0])  # warm-up: model loading and first-shape costs
+        detector.detect_faint(images[0])  # warm-up: model loading and first-shape costs
         wall, cpu = time.perf_counter(), time.process_time()
-        found = [len(detector.detect(image)) for image in images[1:]]
+        found = [len(detector.detect_faint(image)[0]) for image in images[1:]]
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         n = len(images) - 1
         print(

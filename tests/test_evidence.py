@@ -87,9 +87,8 @@ class _FaintOnly:
 def test_the_analysis_loop_covers_a_face_only_faint_keyframes_agree_on() -> None:
     image = np.full((180, 320, 3), 90, np.uint8)
     frames = [Frame(index=i, time=i / 25, image=image) for i in range(12)]
-    out = dict(
-        (f.index, regions) for f, regions in Analysis([_FaintOnly()], (320, 180), 4).run(frames)
-    )
+    analysis = Analysis([_FaintOnly()], (320, 180), 4, video=True)
+    out = {f.index: regions for f, regions in analysis.run(frames)}
     covered = [i for i, regions in out.items() if any(r.box.iou(FACE) > 0.5 for r in regions)]
     # Keyframes 0, 4 and 8 each see it faintly: from the second one on it is a face, and the
     # tracker covers it from there (and reaches back to the keyframe before).

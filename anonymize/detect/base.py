@@ -56,7 +56,9 @@ class FaintDetector(Detector, Protocol):
 
     On a video's keyframes the pipeline asks ``detect_faint`` instead of ``detect``: the
     faint candidates of successive keyframes that recur at the same place add up
-    (:mod:`anonymize.evidence`), as a face too faint to pass in any one frame does.
+    (:mod:`anonymize.evidence`), as a face too faint to pass in any one frame does. A photo
+    gets ``detect``, which may look harder: nothing over time can add to one frame, and its
+    cost is paid once.
     """
 
     def detect_faint(self, frame: np.ndarray) -> tuple[list[Detection], list[Candidate]]: ...

@@ -39,7 +39,9 @@ class Preset:
     ``centerface_sizes`` are the long sides (px) CenterFace sees the frame at: a small one for
     faces that fill the picture, a large one for crowds; enlarging stops at ``max_upscale``.
     ``tiles`` is the grid (n x n) BlazeFace full range also runs on, besides the whole frame
-    (0: whole frame only). ``flip`` adds a mirrored CenterFace pass at the largest size.
+    (0: whole frame only). ``flip`` adds a mirrored CenterFace pass at the largest size;
+    ``still_flip`` adds it for a frame seen alone (a photo) only, where no later frame can add
+    evidence or carry a track over what the frame's own passes miss.
 
     ``centerface_threshold`` and ``blazeface_threshold`` are what one pass must score for a box
     to enter the merge. With ``fused_threshold`` set, a merged box is kept when
@@ -68,6 +70,7 @@ class Preset:
     large_px: float = float("inf")
     large_threshold: float = 0.0
     look_again_px: float = 0.0
+    still_flip: bool = False
 
     def scales(self, width: int, height: int) -> dict[int, float]:
         """The scale CenterFace sees a frame of this size at, for each of its sizes."""
@@ -97,6 +100,7 @@ _STANDARD = Preset(
     large_px=100,
     large_threshold=0.6,
     look_again_px=50,
+    still_flip=True,
 )
 
 # One preset per sensitivity, each the standard one with what it changes (as in plates.py).
@@ -104,7 +108,11 @@ PRESETS: dict[Sensitivity, Preset] = {
     # Changes less of the picture, for a user who accepts missing a few more faces (how many:
     # docs/tuning.md, ``PRESETS["lean"]``).
     "lean": replace(
-        _STANDARD, centerface_sizes=(1024, 2048), fused_threshold=0.4, look_again_px=0.0
+        _STANDARD,
+        centerface_sizes=(1024, 2048),
+        fused_threshold=0.4,
+        look_again_px=0.0,
+        still_flip=False,
     ),
     "standard": _STANDARD,
     # Leans further to recall than standard: the same passes plus BlazeFace on 2x2 tiles and
@@ -149,6 +157,7 @@ class FaceDetector:
         self._blaze_full = BlazeFace("full", threshold=self.preset.blazeface_threshold)
         self._blaze_short = BlazeFace("short", threshold=self.preset.blazeface_threshold)
         self._blazes = (self._blaze_short, self._blaze_full)
+        self._still = replace(self.preset, flip=self.preset.flip or self.preset.still_flip)
 
     @property
     def engines(self) -> dict[str, str]:
@@ -156,7 +165,8 @@ class FaceDetector:
         return {self._centerface.name: str(self._centerface.network.engine)}
 
     def detect(self, frame: np.ndarray) -> list[Detection]:
-        return self.detect_faint(frame)[0]
+        """The faces in a frame seen alone (a photo), with ``Preset.still_flip``'s pass."""
+        return self._faint(frame, self._still)[0]
 
     def expect_size(self, width: int, height: int) -> None:
         """A video's frames follow: CenterFace is compiled for each full pass's input while
@@ -168,11 +178,14 @@ class FaceDetector:
         )
 
     def detect_faint(self, frame: np.ndarray) -> tuple[list[Detection], list[Candidate]]:
-        """The faces :meth:`detect` keeps, and the candidates that fell short of what they
-        needed (scoring at least ``_FAINT_FLOOR``): over a video's frames, those seen again at
-        the same place add up (:mod:`anonymize.evidence`)."""
-        boxes, scores, needed = fuse_passes(list(self.passes(frame).values()), self.preset)
-        if self.preset.look_again_px:
+        """The faces a video's keyframe keeps (without what only stills get), and candidates
+        that fell short of what they needed (scoring ``_FAINT_FLOOR``+): over a video's
+        frames, those seen again at the same place add up (:mod:`anonymize.evidence`)."""
+        return self._faint(frame, self.preset)
+
+    def _faint(self, frame: np.ndarray, preset: Preset) -> tuple[list[Detection], list[Candidate]]:
+        boxes, scores, needed = fuse_passes(list(self.passes(frame, preset).values()), preset)
+        if preset.look_again_px:
             scores = self._look_again(frame, boxes, scores, needed)
         h, w = frame.shape[:2]
         kept, faint = [], []
@@ -246,10 +259,13 @@ class FaceDetector:
         back = np.array([sx, sy, sx, sy], np.float32)
         return [(boxes * back, scores) for boxes, scores in (m.raw(view) for m in self._blazes)]
 
-    def passes(self, frame: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """Boxes and scores of every model pass, by pass name, before merging."""
+    def passes(
+        self, frame: np.ndarray, preset: Preset | None = None
+    ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Boxes and scores of every model pass ``preset`` (by default the detector's own)
+        runs, by pass name, before merging."""
         _check_frame(frame)
-        p = self.preset
+        p = preset or self.preset
         h, w = frame.shape[:2]
         out = {}
         for size, scale in p.scales(w, h).items():
