@@ -20,7 +20,13 @@ from anonymize.detect.base import Detector
 from anonymize.detect.blazeface import BlazeFace
 from anonymize.detect.centerface import CenterFace
 from anonymize.detect.close import close_looks, looked_again
-from anonymize.detect.faces import PRESETS, FaceDetector, fuse_passes, merge_passes
+from anonymize.detect.faces import (
+    PRESETS,
+    STILL_PRESETS,
+    FaceDetector,
+    fuse_passes,
+    merge_passes,
+)
 from anonymize.detect.merge import merge_boxes
 from anonymize.detect.plates import PlateDetector
 from anonymize.eval import score_image
@@ -296,7 +302,7 @@ def test_a_photo_gets_a_mirrored_pass_that_finds_a_face_the_keyframe_passes_miss
     shared_data, tmp_path
 ):
     """A couple photo with a face 35 px tall that no pass of a video's keyframe keeps: a
-    photo's look adds the mirrored 2048 px pass (``Preset.still_flip``), which finds it, loses
+    photo's look adds the mirrored 2048 px pass (``STILL_PRESETS``), which finds it, loses
     nothing the keyframe look keeps, and in the safe copy has that face obscured."""
     name = "19_Couple_Couple_19_743.jpg"
     image, _ = _wider_photo(shared_data, name)
@@ -308,7 +314,7 @@ def test_a_photo_gets_a_mirrored_pass_that_finds_a_face_the_keyframe_passes_miss
     assert any(d.box.iou(face) >= 0.4 for d in still)
     # The extra pass's boxes join the merge, so kept boxes may shift a little, never vanish.
     assert all(any(d.box.iou(k.box) > 0.8 for d in still) for k in keyframe)
-    assert not FaceDetector("lean").preset.still_flip
+    assert STILL_PRESETS["lean"] == PRESETS["lean"]
 
     src = next((shared_data / "faces_wider_val" / "images").rglob(name))
     Anonymizer(Settings(targets=("faces",))).anonymize_file(src, tmp_path / name, report=False)

@@ -39,9 +39,7 @@ class Preset:
     ``centerface_sizes`` are the long sides (px) CenterFace sees the frame at: a small one for
     faces that fill the picture, a large one for crowds; enlarging stops at ``max_upscale``.
     ``tiles`` is the grid (n x n) BlazeFace full range also runs on, besides the whole frame
-    (0: whole frame only). ``flip`` adds a mirrored CenterFace pass at the largest size;
-    ``still_flip`` adds it for a frame seen alone (a photo) only, where no later frame can add
-    evidence or carry a track over what the frame's own passes miss.
+    (0: whole frame only). ``flip`` adds a mirrored CenterFace pass at the largest size.
 
     ``centerface_threshold`` and ``blazeface_threshold`` are what one pass must score for a box
     to enter the merge. With ``fused_threshold`` set, a merged box is kept when
@@ -70,7 +68,6 @@ class Preset:
     large_px: float = float("inf")
     large_threshold: float = 0.0
     look_again_px: float = 0.0
-    still_flip: bool = False
 
     def scales(self, width: int, height: int) -> dict[int, float]:
         """The scale CenterFace sees a frame of this size at, for each of its sizes."""
@@ -100,7 +97,6 @@ _STANDARD = Preset(
     large_px=100,
     large_threshold=0.6,
     look_again_px=50,
-    still_flip=True,
 )
 
 # One preset per sensitivity, each the standard one with what it changes (as in plates.py).
@@ -112,7 +108,6 @@ PRESETS: dict[Sensitivity, Preset] = {
         centerface_sizes=(1024, 2048),
         fused_threshold=0.4,
         look_again_px=0.0,
-        still_flip=False,
     ),
     "standard": _STANDARD,
     # Leans further to recall than standard: the same passes plus BlazeFace on 2x2 tiles and
@@ -122,6 +117,16 @@ PRESETS: dict[Sensitivity, Preset] = {
     "high": replace(
         _STANDARD, blazeface_threshold=0.6, tiles=2, flip=True, fused_threshold=0.25
     ).one_threshold(),
+}
+
+# What a frame seen alone (a photo) is analysed with. No later frame can add evidence or carry
+# a track over a face its passes miss, and its cost is paid once: standard's photos get the
+# mirrored 2048 px pass and lower fused thresholds (0.25; 0.3 under 30 px, where keyframes
+# need 0.4) (docs/tuning.md, ``STILL_PRESETS``). ``lean`` is for changing less of the picture.
+STILL_PRESETS: dict[Sensitivity, Preset] = {
+    "lean": PRESETS["lean"],
+    "standard": replace(_STANDARD, flip=True, fused_threshold=0.25, small_threshold=0.3),
+    "high": PRESETS["high"],
 }
 
 _TILE_OVERLAP = 0.25
@@ -138,8 +143,8 @@ _NEAR_IOU = 0.3
 class FaceDetector:
     """All face models behind the one ``Detector`` interface; models load on first use.
 
-    ``preset`` overrides the sensitivity's preset (for tuning and benchmarks); ``backend`` is
-    where CenterFace runs (see :mod:`anonymize.runtime`).
+    ``preset`` overrides the sensitivity's presets, a video's and a photo's (for tuning and
+    benchmarks); ``backend`` is where CenterFace runs (see :mod:`anonymize.runtime`).
     """
 
     name = "faces"
@@ -157,7 +162,7 @@ class FaceDetector:
         self._blaze_full = BlazeFace("full", threshold=self.preset.blazeface_threshold)
         self._blaze_short = BlazeFace("short", threshold=self.preset.blazeface_threshold)
         self._blazes = (self._blaze_short, self._blaze_full)
-        self._still = replace(self.preset, flip=self.preset.flip or self.preset.still_flip)
+        self._still = preset or STILL_PRESETS[self.sensitivity]
 
     @property
     def engines(self) -> dict[str, str]:
@@ -165,7 +170,7 @@ class FaceDetector:
         return {self._centerface.name: str(self._centerface.network.engine)}
 
     def detect(self, frame: np.ndarray) -> list[Detection]:
-        """The faces in a frame seen alone (a photo), with ``Preset.still_flip``'s pass."""
+        """The faces in a frame seen alone (a photo), with its own preset (``STILL_PRESETS``)."""
         return self._faint(frame, self._still)[0]
 
     def expect_size(self, width: int, height: int) -> None:
