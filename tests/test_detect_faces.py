@@ -218,16 +218,19 @@ def test_fused_merge_adds_evidence_across_passes_only():
     assert len(merge_passes(agreed, preset)[0]) == 1
 
 
-def test_faint_boxes_need_more_evidence_when_very_small_or_very_large():
-    preset = PRESETS["standard"]
+def test_faint_boxes_need_more_evidence_when_very_large_and_in_photos_when_very_small():
+    preset, still = PRESETS["standard"], STILL_PRESETS["standard"]
     # One box each: 20 px, 60 px and 300 px tall, each seen faintly by two passes (fused 0.51).
     boxes = np.array([[0, 0, 20, 20], [100, 100, 160, 160], [300, 0, 600, 300]], np.float32)
     twice = [(boxes, np.full(3, 0.3, np.float32))] * 2
     kept, _ = merge_passes(twice, preset)
     assert [round(float(b[3] - b[1])) for b in kept] == [20, 60]  # 0.51 < 0.6 for 300 px
-    once = [(boxes, np.full(3, 0.35, np.float32))]
+    once = [(boxes, np.full(3, 0.3, np.float32))]
     kept, _ = merge_passes(once, preset)
-    assert [round(float(b[3] - b[1])) for b in kept] == [60]  # 0.35 < 0.4 for 20 px
+    assert [round(float(b[3] - b[1])) for b in kept] == [20, 60]  # small boxes: 0.3 as others
+    # A photo's lower threshold (0.25) stops at 0.3 for boxes under 30 px.
+    kept, _ = merge_passes([(boxes, np.full(3, 0.27, np.float32))], still)
+    assert [round(float(b[3] - b[1])) for b in kept] == [60]
     sure = [(boxes, np.full(3, 0.9, np.float32))]
     assert len(merge_passes(sure, preset)[0]) == 3
 
@@ -271,9 +274,9 @@ def test_a_second_look_keeps_a_faint_face_the_passes_alone_let_go(shared_data):
 def test_the_second_look_also_looks_unmirrored_and_keeps_a_face_the_mirrored_look_let_go(
     shared_data,
 ):
-    """A parade photo where a face 20 px+ falls short in every pass and in the mirrored close
-    look: the look at the view as it is adds the evidence that keeps it."""
-    image, faces = _wider_photo(shared_data, "0_Parade_Parade_0_814.jpg")
+    """A marching-band photo where a face 20 px+ falls short in every pass and in the mirrored
+    close look: the look at the view as it is adds the evidence that keeps it."""
+    image, faces = _wider_photo(shared_data, "0_Parade_marchingband_1_517.jpg")
     detector = FaceDetector()
     boxes, scores, needed = fuse_passes(list(detector.passes(image).values()), detector.preset)
     faint = np.array(
@@ -301,19 +304,22 @@ def test_the_second_look_also_looks_unmirrored_and_keeps_a_face_the_mirrored_loo
 def test_a_photo_gets_a_mirrored_pass_that_finds_a_face_the_keyframe_passes_miss(
     shared_data, tmp_path
 ):
-    """A couple photo with a face 35 px tall that no pass of a video's keyframe keeps: a
-    photo's look adds the mirrored 2048 px pass (``STILL_PRESETS``), which finds it, loses
-    nothing the keyframe look keeps, and in the safe copy has that face obscured."""
-    name = "19_Couple_Couple_19_743.jpg"
-    image, _ = _wider_photo(shared_data, name)
-    x, y, w, h = 757, 248, 30, 35  # as annotated
+    """A marching-band photo with a face 47 px tall that no pass of a video's keyframe keeps:
+    a photo's look adds the mirrored 2048 px pass (``STILL_PRESETS``), which finds it and
+    every annotated face the keyframe look finds, and the safe copy has that face obscured."""
+    name = "0_Parade_marchingband_1_139.jpg"
+    image, faces = _wider_photo(shared_data, name)
+    x, y, w, h = 945, 202, 34, 47  # as annotated
     face = Box(x, y, x + w, y + h)
     detector = FaceDetector()
     keyframe, still = detector.detect_faint(image)[0], detector.detect(image)
     assert not any(d.box.iou(face) > 0.1 for d in keyframe)
     assert any(d.box.iou(face) >= 0.4 for d in still)
-    # The extra pass's boxes join the merge, so kept boxes may shift a little, never vanish.
-    assert all(any(d.box.iou(k.box) > 0.8 for d in still) for k in keyframe)
+
+    def found(detections):
+        return {i for i, f in enumerate(faces) if any(d.box.iou(f) >= 0.4 for d in detections)}
+
+    assert found(still) > found(keyframe)
     assert STILL_PRESETS["lean"] == PRESETS["lean"]
 
     src = next((shared_data / "faces_wider_val" / "images").rglob(name))

@@ -81,9 +81,9 @@ class Preset:
 
 
 # Faint CenterFace candidates fused across scales find faces that score low at every scale,
-# where lowering one pass's threshold mostly adds false boxes; large and tiny fused boxes
-# need more (false alarms cluster there). Figures and commands: docs/tuning.md (Face
-# detector, ``PRESETS["standard"]``).
+# where lowering one pass's threshold mostly adds false boxes; large fused boxes need more
+# (false alarms cluster there). Figures and commands: docs/tuning.md (Face detector,
+# ``PRESETS["standard"]``, and ``small_threshold`` for why small boxes no longer need more).
 _STANDARD = Preset(
     centerface_threshold=0.1,
     centerface_sizes=(512, 1024, 2048),
@@ -92,8 +92,6 @@ _STANDARD = Preset(
     tiles=0,
     flip=False,
     fused_threshold=0.3,
-    small_px=30,
-    small_threshold=0.4,
     large_px=100,
     large_threshold=0.6,
     look_again_px=50,
@@ -121,11 +119,13 @@ PRESETS: dict[Sensitivity, Preset] = {
 
 # What a frame seen alone (a photo) is analysed with. No later frame can add evidence or carry
 # a track over a face its passes miss, and its cost is paid once: standard's photos get the
-# mirrored 2048 px pass and lower fused thresholds (0.25; 0.3 under 30 px, where keyframes
-# need 0.4) (docs/tuning.md, ``STILL_PRESETS``). ``lean`` is for changing less of the picture.
+# mirrored 2048 px pass and a lower fused threshold (0.25; 0.3 as before under 30 px)
+# (docs/tuning.md, ``STILL_PRESETS``). ``lean`` is for changing less of the picture.
 STILL_PRESETS: dict[Sensitivity, Preset] = {
     "lean": PRESETS["lean"],
-    "standard": replace(_STANDARD, flip=True, fused_threshold=0.25, small_threshold=0.3),
+    "standard": replace(
+        _STANDARD, flip=True, fused_threshold=0.25, small_px=30, small_threshold=0.3
+    ),
     "high": PRESETS["high"],
 }
 
