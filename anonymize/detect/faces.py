@@ -119,7 +119,7 @@ PRESETS: dict[Sensitivity, Preset] = {
 
 # What a frame seen alone (a photo) is analysed with. No later frame can add evidence or carry
 # a track over a face its passes miss, and its cost is paid once: standard's photos get the
-# mirrored 2048 px pass and a lower fused threshold (0.25; 0.3 as before under 30 px)
+# mirrored 2048 px pass and a lower fused threshold (0.25, but 0.3 for boxes under 30 px)
 # (docs/tuning.md, ``STILL_PRESETS``). ``lean`` is for changing less of the picture.
 STILL_PRESETS: dict[Sensitivity, Preset] = {
     "lean": PRESETS["lean"],
