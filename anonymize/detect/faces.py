@@ -190,8 +190,10 @@ class FaceDetector:
 
     def _faint(self, frame: np.ndarray, preset: Preset) -> tuple[list[Detection], list[Candidate]]:
         boxes, scores, needed = fuse_passes(list(self.passes(frame, preset).values()), preset)
-        if preset.look_again_px:
-            scores = self._look_again(frame, boxes, scores, needed)
+        if preset.look_again_px:  # short candidates that fell short: a second, close look
+            heights = boxes[:, 3] - boxes[:, 1]
+            short = (scores < needed) & (scores >= _FAINT_FLOOR) & (heights < preset.look_again_px)
+            scores = looked_again(self._centerface, frame, boxes, scores, short, _NEAR_IOU)
         h, w = frame.shape[:2]
         kept, faint = [], []
         for b, s, n in zip(boxes, scores, needed, strict=True):
@@ -230,15 +232,6 @@ class FaceDetector:
             if best is not None:
                 found.append(best)
         return found
-
-    def _look_again(
-        self, frame: np.ndarray, boxes: np.ndarray, scores: np.ndarray, needed: np.ndarray
-    ) -> np.ndarray:
-        """``scores``, with each candidate shorter than ``look_again_px`` that fell short of
-        what it ``needed`` looked at again (:func:`~anonymize.detect.close.looked_again`)."""
-        heights = boxes[:, 3] - boxes[:, 1]
-        short = (scores < needed) & (scores >= _FAINT_FLOOR) & (heights < self.preset.look_again_px)
-        return looked_again(self._centerface, frame, boxes, scores, short, _NEAR_IOU)
 
     def _merged(
         self, frame: np.ndarray, passes: Iterable[tuple[np.ndarray, np.ndarray]]
