@@ -237,8 +237,7 @@ def _padded(regions: Sequence[Region], info: MediaInfo, settings: Settings) -> l
     precision it records them, so a one-shot run draws what detect + render would."""
     out = []
     for region in regions:
-        pad = settings.padding_for(region.box.height, still=info.kind == "image")
-        box = region.box.padded(pad).clipped(info.width, info.height)
+        box = region.box.padded(settings.padding).clipped(info.width, info.height)
         box = Box(*box.as_list())
         if box.area > 0:
             out.append(Region(box, region.label, region.score, region.track, region.detected))

@@ -6,7 +6,6 @@ from dataclasses import asdict, dataclass
 from typing import Literal, cast, get_args
 
 __all__ = [
-    "LARGE_BOX_PX",
     "MODES",
     "SENSITIVITIES",
     "SHAPES",
@@ -28,16 +27,15 @@ SENSITIVITIES: tuple[Sensitivity, ...] = get_args(Sensitivity)
 MODES: tuple[Mode, ...] = get_args(Mode)
 SHAPES: tuple[Shape, ...] = get_args(Shape)
 TARGETS = ("faces", "plates")
-LARGE_BOX_PX = 100  # boxes this tall or taller get half the padding
 
 
 @dataclass(frozen=True)
 class Settings:
     """Everything that changes what a run produces.
 
-    ``padding`` grows every box on each side by that fraction of its size (half of it for
-    boxes ``LARGE_BOX_PX`` or taller in photos, see :meth:`padding_for`); ``on_error`` says
-    what to do with a frame that cannot be analysed: fail the file, or obscure the whole frame.
+    ``padding`` grows every box on each side by that fraction of its size, in photos and
+    video alike (docs/tuning.md, Settings, ``padding``); ``on_error`` says what to do with a
+    frame that cannot be analysed: fail the file, or obscure the whole frame.
     ``mode`` is how faces (and drawn areas) are obscured, ``plate_mode`` how plates are: a
     plate says nothing a story needs, and a fill leaves nothing of it, where a blur of a dark,
     low-contrast plate keeps its colour so closely that no one can tell it was treated.
@@ -65,17 +63,6 @@ class Settings:
     def __post_init__(self) -> None:
         if self.keyframes < 1:
             raise ValueError("keyframes must be at least 1")
-
-    def padding_for(self, height: float, still: bool) -> float:
-        """The padding of a box this tall, in a photo (``still``) or a video.
-
-        In a photo a face found at ``LARGE_BOX_PX`` or more is placed to within a few per cent
-        of its size, and a fixed share of a large box is a wide band of the picture, so large
-        boxes take half. In video the box wobbles from frame to frame and the face moves
-        between keyframes, so video keeps it all. The measurements behind both are in
-        docs/tuning.md (Settings, ``padding``).
-        """
-        return self.padding / 2 if still and height >= LARGE_BOX_PX else self.padding
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -126,7 +126,7 @@ def ablate(folder: Path, cache: Path | None = None) -> None:
             regions = []
             for b in merged:
                 box = Box(*map(float, b))
-                padded = box.padded(settings.padding_for(box.height, still=True)).clipped(w, h)
+                padded = box.padded(settings.padding).clipped(w, h)
                 regions.append(Region(padded, "face"))
             out = obscure(image, regions, settings)
             scored, background, changed = score_image(

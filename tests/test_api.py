@@ -92,7 +92,7 @@ def test_every_frame_has_its_padded_face_and_nothing_is_buffered_across_files(tm
         assert any(r.box == Box(0, 0, 40, 40) for r in frame_regions)
 
 
-def test_large_boxes_get_half_the_padding(tmp_path):
+def test_every_box_gets_the_same_share_of_padding(tmp_path):
     class _Two(_Fake):
         def detect(self, frame: np.ndarray) -> list[Detection]:
             return [
@@ -106,9 +106,8 @@ def test_large_boxes_get_half_the_padding(tmp_path):
         src, tmp_path / "out.png"
     )
     boxes = sorted(r.box.as_list() for r in found.frames[0])
-    assert boxes == [[0, 0, 40, 40], [90, 25, 150, 175]]  # 20 px: +10 a side; 100 px: +1/4
-    # In video, where boxes wobble and faces move between keyframes, large boxes keep it all.
-    assert Settings(padding=0.5).padding_for(100, still=False) == 0.5
+    # Half the size on each side, large or small: 20 px +10 a side; 100 px tall +50 (clipped).
+    assert boxes == [[0, 0, 40, 40], [80, 0, 160, 200]]
 
 
 def test_the_output_never_overwrites_the_input(tmp_path):
