@@ -150,8 +150,7 @@ _SETTING_OPTIONS = {
     ),
     "padding": _setting(
         "--padding",
-        "Grow each box by this fraction of its size per side (half of it for boxes "
-        "100 px or taller in photos).",
+        "Grow each box by this fraction of its size per side, in photos and video alike.",
         type=click.FloatRange(0, 2),
     ),
     "audio": _setting("--audio", "Copy audio streams bit-exact, or drop them."),
