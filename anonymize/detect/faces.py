@@ -102,10 +102,7 @@ PRESETS: dict[Sensitivity, Preset] = {
     # Changes less of the picture, for a user who accepts missing a few more faces (how many:
     # docs/tuning.md, ``PRESETS["lean"]``).
     "lean": replace(
-        _STANDARD,
-        centerface_sizes=(1024, 2048),
-        fused_threshold=0.4,
-        look_again_px=0.0,
+        _STANDARD, centerface_sizes=(1024, 2048), fused_threshold=0.4, look_again_px=0.0
     ),
     "standard": _STANDARD,
     # Leans further to recall than standard: the same passes plus BlazeFace on 2x2 tiles and
