@@ -84,7 +84,12 @@ def crash(markers: Path, times: int, settings: Settings) -> list[_BrightSquare]:
         crashes = json.loads(marker.read_text()) if marker.exists() else []
         if frame.index == 5 and len(crashes) < times:
             partials = [p.name for p in self.path.parent.iterdir() if PARTIAL_MARKER in p.name]
-            marker.write_text(json.dumps([*crashes, partials]))
+            # Whole or not at all: when one worker dies the pool stops the others, and one
+            # stopped between truncating its marker and writing it left an empty file that
+            # its retry could not read (a failed job, seen once in CI).
+            written = markers.parent / f"{marker.name}.writing"  # beside the markers, not among
+            written.write_text(json.dumps([*crashes, partials]))
+            os.replace(written, marker)
             os._exit(1)
 
     VideoWriter.write = write_then_die
