@@ -24,7 +24,7 @@ Each clip goes through, as separate processes one after another:
 
 * ``decode+encode``: the physical floor. PyAV (the same FFmpeg libraries anonymize links)
   decodes with frame threads and re-encodes with the settings of anonymize's writer (libx264
-  preset veryfast, CRF 18, yuv420p, +faststart), copying audio packets; decoded frames go
+  preset veryfast without 8x8 inter partitions, CRF 18, yuv420p, +faststart), copying audio packets; decoded frames go
   straight to the encoder, no conversion to BGR.
 * ``anonymize``: ``anonymize CLIP -o OUT.mp4 --quiet --no-report --overwrite``, its defaults
   (faces and plates); ``--faces-only`` adds a row with ``--targets faces``.
@@ -87,7 +87,8 @@ import av
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 WIDTH, HEIGHT, FPS = 1920, 1080, 25
-WRITER_X264 = {"crf": "18", "preset": "veryfast"}  # anonymize.media.video, .mp4, default quality
+# anonymize.media.video's options for .mp4 at the default quality
+WRITER_X264 = {"crf": "18", "preset": "veryfast", "x264-params": "partitions=i8x8,i4x4"}
 TRUTH_X264 = {"crf": "12", "preset": "veryfast"}
 SHOT_LENGTH = 30
 SEGMENT_SECONDS = 10
