@@ -51,7 +51,8 @@ def split(folder: Path, settings: Settings) -> dict[str, int]:
             for region in regions.frames.get(0, []):
                 if any(region.box.iou(t) > 0.1 for t in truths):
                     b = region.box.padded(settings.padding).clipped(w, h)
-                    masks[int(b.y1) : int(np.ceil(b.y2)) + 1, int(b.x1) : int(np.ceil(b.x2)) + 1] = 1
+                    y1, y2 = int(b.y1), int(np.ceil(b.y2)) + 1
+                    masks[y1:y2, int(b.x1) : int(np.ceil(b.x2)) + 1] = True
             totals["away"] += away
             totals["changed"] += changed
             totals["by_true_faces"] += int(((diff > ev.CHANGE_LEVELS) & away_mask & masks).sum())

@@ -24,8 +24,8 @@ Each clip goes through, as separate processes one after another:
 
 * ``decode+encode``: the physical floor. PyAV (the same FFmpeg libraries anonymize links)
   decodes with frame threads and re-encodes with the settings of anonymize's writer (libx264
-  preset veryfast without 8x8 inter partitions, CRF 18, yuv420p, +faststart), copying audio packets; decoded frames go
-  straight to the encoder, no conversion to BGR.
+  preset veryfast without 8x8 inter partitions, CRF 18, yuv420p, +faststart), copying audio
+  packets; decoded frames go straight to the encoder, no conversion to BGR.
 * ``anonymize``: ``anonymize CLIP -o OUT.mp4 --quiet --no-report --overwrite``, its defaults
   (faces and plates); ``--faces-only`` adds a row with ``--targets faces``.
 * ``deface``: ``deface CLIP -o OUT.mp4``, its defaults: CenterFace at full resolution, blur,
