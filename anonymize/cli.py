@@ -490,8 +490,12 @@ def _summarise(
             f"{counts['done']} anonymized, {counts['skipped']} skipped, {counts['failed']} failed",
             err=True,
         )
-        click.echo(f"outputs: {outputs}", err=True)
-        click.echo(f"audit records: {records.describe()}", err=True)
+        if counts["done"] or counts["skipped"]:
+            click.echo(f"outputs: {outputs}", err=True)
+            click.echo(f"audit records: {records.describe()}", err=True)
+        else:  # naming the file a failed run would have written sends the user looking for it
+            click.echo("outputs: none written", err=True)
+            click.echo("audit records: none written", err=True)
     if counts["failed"]:
         sys.exit(1)
 

@@ -126,6 +126,18 @@ def test_a_bad_file_fails_alone_and_the_run_exits_1(samples_dir, tmp_path):
     assert (tmp_path / "anonymize-audit" / "sub" / "good.jpg.json").is_file()
 
 
+def test_a_run_that_writes_nothing_names_no_output(tmp_path):
+    src = tmp_path / "broken.mp4"
+    src.write_text("this is not a video")
+    result = _run(str(src))
+    assert result.exit_code == 1
+    assert "outputs: none written" in result.stderr
+    assert "audit records: none written" in result.stderr
+    assert "broken_anonymized" not in result.stderr
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and p != src]
+    assert written == []  # the audit folder was made (checked writable), and left empty
+
+
 def _bad_inputs(tmp_path: Path, samples_dir: Path) -> dict[str, Path]:
     empty = tmp_path / "empty.mp4"
     empty.write_bytes(b"")
