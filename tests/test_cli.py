@@ -126,6 +126,18 @@ def test_a_bad_file_fails_alone_and_the_run_exits_1(samples_dir, tmp_path):
     assert (tmp_path / "anonymize-audit" / "sub" / "good.jpg.json").is_file()
 
 
+def test_two_inputs_of_one_name_into_one_folder_fail_rather_than_skip(samples_dir, tmp_path):
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        shutil.copy(samples_dir / "portrait.jpg", tmp_path / folder / "x.jpg")
+    result = _run(
+        str(tmp_path / "a" / "x.jpg"), str(tmp_path / "b" / "x.jpg"), "-o", str(tmp_path / "out")
+    )
+    assert result.exit_code == 1
+    assert "1 anonymized, 0 skipped, 1 failed" in result.stderr
+    assert "is written to the same output" in result.stderr
+
+
 def test_a_run_that_writes_nothing_names_no_output(tmp_path):
     src = tmp_path / "broken.mp4"
     src.write_text("this is not a video")

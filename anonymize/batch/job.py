@@ -8,7 +8,7 @@ cause, never a raise, so one bad file never ends a run of many.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +20,15 @@ from anonymize.errors import FILE_FAILURES, internal, one_line
 from anonymize.media.atomic import remove_leftovers
 from anonymize.regions import RegionsFile
 
-__all__ = ["JobResult", "Status", "Watch", "anonymize_job", "remove_job_leftovers", "skip_existing"]
+__all__ = [
+    "JobResult",
+    "Status",
+    "Watch",
+    "anonymize_job",
+    "remove_job_leftovers",
+    "same_output",
+    "skip_existing",
+]
 
 Status = Literal["done", "skipped", "failed"]
 # Called with an input path; the context it returns yields the per-frame progress callback.
@@ -78,6 +86,18 @@ class JobResult:
         else:
             data["error"] = self.error
         return data
+
+
+def same_output(jobs: Sequence[Job]) -> dict[Job, JobResult]:
+    """The failed result of each job whose output an earlier job writes too (two inputs of
+    one name into one folder): it must fail, not be skipped as if already done."""
+    writers: dict[Path, Job] = {}
+    failed = {}
+    for job in jobs:
+        first = writers.setdefault(job.dst.resolve(), job)
+        if first is not job:
+            failed[job] = JobResult.failed(job, f"{first.src} is written to the same output")
+    return failed
 
 
 def skip_existing(job: Job, overwrite: bool) -> JobResult | None:

@@ -24,10 +24,15 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from pathlib import Path
 
 from anonymize.api import Anonymizer
-from anonymize.batch.job import JobResult, anonymize_job, remove_job_leftovers, skip_existing
+from anonymize.batch.job import (
+    JobResult,
+    anonymize_job,
+    remove_job_leftovers,
+    same_output,
+    skip_existing,
+)
 from anonymize.batch.plan import Job
 from anonymize.config import Settings
 from anonymize.detect.base import Detector
@@ -70,17 +75,13 @@ def run_jobs(
     """
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}")
-    todo = []
-    writers: dict[Path, Job] = {}
+    jobs, todo = list(jobs), []
+    clashes = same_output(jobs)
     for job in jobs:
-        first = writers.get(job.dst.resolve())
-        skipped = skip_existing(job, overwrite)
-        if first:
-            yield JobResult.failed(job, f"{first.src} is written to the same output")
-        elif skipped:
-            yield skipped
+        done = clashes.get(job) or skip_existing(job, overwrite)
+        if done:
+            yield done
         else:
-            writers[job.dst.resolve()] = job
             todo.append(job)
     if not todo:
         return

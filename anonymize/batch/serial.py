@@ -15,7 +15,14 @@ from dataclasses import replace
 from pathlib import Path
 
 from anonymize.api import Anonymizer
-from anonymize.batch.job import JobResult, Watch, anonymize_job, remove_job_leftovers, skip_existing
+from anonymize.batch.job import (
+    JobResult,
+    Watch,
+    anonymize_job,
+    remove_job_leftovers,
+    same_output,
+    skip_existing,
+)
 from anonymize.batch.plan import Job
 
 __all__ = ["run_serial", "unwritable"]
@@ -37,7 +44,11 @@ def run_serial(
     After a failure in a folder that takes no more writes, that result carries why
     (``stopped``) and the files after it are "skipped", not attempted.
     """
+    clashes = same_output(jobs)
     for position, job in enumerate(jobs):
+        if job in clashes:
+            yield clashes[job]
+            continue
         remove_job_leftovers(job, report=report)
         result = skip_existing(job, overwrite) or anonymize_job(anonymizer, job, report, watch)
         blocked = unwritable(job.dst.parent, result.error) if result.status == "failed" else None
