@@ -126,6 +126,40 @@ def test_a_bad_file_fails_alone_and_the_run_exits_1(samples_dir, tmp_path):
     assert (tmp_path / "anonymize-audit" / "sub" / "good.jpg.json").is_file()
 
 
+def _remux(src: Path, dst: Path, container_format: str) -> None:
+    """``src``'s video and audio packets, unchanged, in another container."""
+    with av.open(str(src)) as source, av.open(str(dst), "w", format=container_format) as out:
+        streams = {s.index: out.add_stream_from_template(s) for s in source.streams}
+        for packet in source.demux():
+            if packet.dts is not None:
+                packet.stream = streams[packet.stream.index]
+                out.mux(packet)
+
+
+def _audio_payloads(path: Path) -> list[bytes]:
+    with av.open(str(path)) as container:
+        return [bytes(p) for p in container.demux(*container.streams.audio) if p.size]
+
+
+def test_camcorder_footage_becomes_an_mp4_with_every_face_obscured(samples_dir, tmp_path):
+    src = tmp_path / "street.MTS"  # an MPEG transport stream, as camcorders write
+    _remux(samples_dir / "street.mp4", src, "mpegts")
+    result = _run(str(src))
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "street_anonymized.mp4"
+    assert f"outputs: {out}" in result.stderr
+    truth = json.loads((samples_dir / "faces.json").read_text())["street.mp4"]
+    original, anonymized = _frames(src), _frames(out)
+    assert len(anonymized) == len(original) == len(truth)
+    for index, boxes in enumerate(truth):
+        for box in boxes:
+            assert _changed(original[index], anonymized[index], box) > 0.5, (index, box)
+    # The same AAC frames: MPEG-TS carries each behind a 7-byte ADTS header, MP4 without it.
+    adts = _audio_payloads(src)
+    assert adts and all(p[:2] == b"\xff\xf1" for p in adts)  # no CRC: 7-byte headers
+    assert _audio_payloads(out) == [p[7:] for p in adts]
+
+
 def test_two_inputs_of_one_name_into_one_folder_fail_rather_than_skip(samples_dir, tmp_path):
     for folder in ("a", "b"):
         (tmp_path / folder).mkdir()

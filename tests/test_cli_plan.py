@@ -49,6 +49,18 @@ def test_several_inputs_keep_their_names_under_the_output_folder(tmp_path):
     ]
 
 
+def test_phone_and_camcorder_containers_become_mp4(tmp_path):
+    phone = _touch(tmp_path / "in" / "call.3gp")
+    camcorder = _touch(tmp_path / "in" / "day1" / "00012.MTS")
+    [beside] = plan((phone,), None)
+    assert beside.dst == tmp_path / "in" / "call_anonymized.mp4"
+    jobs = plan((tmp_path / "in",), tmp_path / "out")
+    assert [(j.src, j.dst) for j in jobs] == [
+        (phone, tmp_path / "out" / "call.mp4"),
+        (camcorder, tmp_path / "out" / "day1" / "00012.mp4"),
+    ]
+
+
 def test_a_folder_without_output_goes_to_a_sibling_folder(tmp_path):
     a = _touch(tmp_path / "in" / "a.mp4")
     [job] = plan((tmp_path / "in",), None)

@@ -56,9 +56,9 @@ def plan(
     for item in inputs:
         if item.is_file():
             if keys is not None:
-                name = neutral_name(keys, item.name, item.suffix)
+                name = neutral_name(keys, item.name, media.output_suffix(item.suffix))
             else:
-                name = item.name if output else beside(item).name
+                name = _output_name(item).name if output else beside(item).name
             jobs.append(Job(item, (output or item.parent) / name, _record(audit, Path(name))))
         else:
             jobs.extend(_folder(item, output, audit, keys, several=len(inputs) > 1))
@@ -66,8 +66,14 @@ def plan(
 
 
 def beside(src: Path) -> Path:
-    """The output of ``src`` when no output is named: SRC_anonymized.EXT beside it."""
-    return src.with_name(f"{src.stem}_anonymized{src.suffix}")
+    """The output of ``src`` when no output is named: SRC_anonymized.EXT beside it (.mp4 for
+    a container the writer does not write)."""
+    return src.with_name(f"{src.stem}_anonymized{media.output_suffix(src.suffix)}")
+
+
+def _output_name(path: Path) -> Path:
+    """``path`` with the extension its output gets (``media.output_suffix``)."""
+    return path.with_suffix(media.output_suffix(path.suffix))
 
 
 def _names_a_file(output: Path) -> bool:
@@ -87,9 +93,9 @@ def _folder(
     for path in _walk(item, skip=root):
         if keys is not None:
             source = path.relative_to(item.parent).as_posix()
-            dst = root / neutral_name(keys, source, path.suffix)
+            dst = root / neutral_name(keys, source, media.output_suffix(path.suffix))
         else:
-            dst = root / path.relative_to(item)
+            dst = root / _output_name(path.relative_to(item))
         found.append(Job(path, dst, _record(audit, dst.relative_to(base))))
     if not found:
         raise PlanError(f"{show_path(item)} contains no video or photo files")

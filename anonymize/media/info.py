@@ -15,12 +15,26 @@ __all__ = [
     "MediaError",
     "MediaInfo",
     "VIDEO_EXTENSIONS",
+    "WRITABLE_VIDEO_EXTENSIONS",
+    "output_suffix",
 ]
 
-VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".mkv", ".webm", ".avi", ".gif", ".m4v"})
+# What the writer writes, and what it reads besides: phone (3GPP) and camcorder or broadcast
+# (MPEG transport stream) footage, whose containers the demuxers already allowed read
+# (probe.py), becomes MP4.
+WRITABLE_VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".mkv", ".webm", ".avi", ".gif", ".m4v"})
+VIDEO_EXTENSIONS = WRITABLE_VIDEO_EXTENSIONS | {".3gp", ".3g2", ".mts", ".m2ts", ".ts"}
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".heic", ".heif", ".bmp"}
 )
+
+
+def output_suffix(suffix: str) -> str:
+    """The extension an input's output gets when none is named: its own, unless it is a
+    video container the writer does not write (then ``.mp4``)."""
+    lower = suffix.lower()
+    return ".mp4" if lower in VIDEO_EXTENSIONS - WRITABLE_VIDEO_EXTENSIONS else suffix
+
 
 # A decoded 100-megapixel BGR frame is 300 MB; anything larger is refused from its header,
 # before a single pixel is decoded, so a crafted header cannot exhaust memory.

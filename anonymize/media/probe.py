@@ -36,7 +36,7 @@ __all__ = [
     "video_stream",
 ]
 
-# The demuxers behind VIDEO_EXTENSIONS (plus MPEG-TS, often mislabelled .mp4), and no others.
+# The demuxers behind VIDEO_EXTENSIONS (MPEG-TS also for .mp4 files that hold it), no others.
 _SAFE_INPUT = {
     "protocol_whitelist": "file",
     "format_whitelist": "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,gif,mpegts",

@@ -25,7 +25,7 @@ from av.video.reformatter import ColorRange, Interpolation
 from PIL import Image
 
 from anonymize.config import Settings
-from anonymize.media.info import VIDEO_EXTENSIONS, MediaError, MediaInfo
+from anonymize.media.info import WRITABLE_VIDEO_EXTENSIONS, MediaError, MediaInfo
 from anonymize.media.probe import (
     clockwise_rotation,
     file_url,
@@ -136,9 +136,7 @@ class VideoWriter:
         self.path = Path(path)
         self._source = source
         self._settings = settings
-        suffix = self.path.suffix.lower()
-        if suffix not in VIDEO_EXTENSIONS:
-            raise MediaError(f"cannot write video as {self.path.suffix or '(no extension)'!r}")
+        suffix = _writable_suffix(self.path)
         if self.path.exists() and self.path.samefile(source.path):
             raise MediaError("refusing to overwrite the input")
         self._suffix = suffix
@@ -530,6 +528,15 @@ def _passes_planes(frame: av.VideoFrame) -> bool:
         or frame.color_range == _FULL_RANGE
         or _matrix(frame.colorspace, frame.height) != _untagged_matrix(frame.height)
     )
+
+
+def _writable_suffix(path: Path) -> str:
+    """``path``'s extension, lower-cased, or the MediaError naming what the writer writes."""
+    suffix = path.suffix.lower()
+    if suffix not in WRITABLE_VIDEO_EXTENSIONS:
+        kinds = ", ".join(sorted(WRITABLE_VIDEO_EXTENSIONS))
+        raise MediaError(f"cannot write video as {path.suffix or '(no extension)'!r} ({kinds})")
+    return suffix
 
 
 def _codec_for(suffix: str, source: MediaInfo, settings: Settings) -> tuple[str, str, dict]:
