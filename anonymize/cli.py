@@ -34,6 +34,7 @@ from anonymize.batch import (
     JobResult,
     PlanError,
     beside,
+    left_out,
     plan,
     run_jobs,
     run_serial,
@@ -313,7 +314,9 @@ class _Many:
             self.neutral_names,
             self.output,
         )
-        return records, plan(self.inputs, self.output, records.folder, self.neutral_names)
+        jobs = plan(self.inputs, self.output, records.folder, self.neutral_names)
+        _say_left_out(left_out(self.inputs, self.output))
+        return records, jobs
 
     def finish(self, results: list[JobResult], jobs: list[Job], records: _Records) -> None:
         _summarise(results, jobs, self.as_json, _outputs_where(jobs, self.output), records)
@@ -458,6 +461,15 @@ def _frame_bar(
         return progress.bar(None, src.name, "frame", quiet=True)
     total = info.frame_count or None
     return progress.bar(total, desc or src.name, "frame", quiet=quiet, nested=nested, delay=delay)
+
+
+def _say_left_out(paths: list[Path], shown: int = 5) -> None:
+    """Name the files in the input folders that the run leaves alone (not media)."""
+    if not paths:
+        return
+    names = ", ".join(show_path(p) for p in paths[:shown])
+    more = f" and {len(paths) - shown} more" if len(paths) > shown else ""
+    click.echo(f"left out, not a video or photo: {names}{more}", err=True)
 
 
 def _outputs_where(jobs: list[Job], output: Path | None) -> str:

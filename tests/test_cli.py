@@ -172,6 +172,20 @@ def test_two_inputs_of_one_name_into_one_folder_fail_rather_than_skip(samples_di
     assert "is written to the same output" in result.stderr
 
 
+def test_files_a_folder_run_leaves_alone_are_named(samples_dir, tmp_path):
+    folder = tmp_path / "in"
+    (folder / ".cache").mkdir(parents=True)
+    shutil.copy(samples_dir / "portrait.jpg", folder / "a.jpg")
+    for name in ("notes.txt", "clip.wmv", ".DS_Store", ".cache/x.bin"):
+        (folder / name).write_text("x")
+    result = _run(str(folder), "-o", str(tmp_path / "out"))
+    assert result.exit_code == 0
+    [line] = [line for line in result.stderr.splitlines() if line.startswith("left out")]
+    assert line == (
+        f"left out, not a video or photo: {folder / 'clip.wmv'}, {folder / 'notes.txt'}"
+    )
+
+
 def test_a_run_that_writes_nothing_names_no_output(tmp_path):
     src = tmp_path / "broken.mp4"
     src.write_text("this is not a video")

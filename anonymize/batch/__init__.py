@@ -10,7 +10,7 @@ CLI only turns options into these calls and prints the results.
 
 from anonymize.batch.job import JobResult, Status, Watch, anonymize_job, skip_existing
 from anonymize.batch.parallel import ENGINES, BatchError, DetectorFactory, run_jobs
-from anonymize.batch.plan import MEDIA_EXTENSIONS, Job, PlanError, beside, plan
+from anonymize.batch.plan import MEDIA_EXTENSIONS, Job, PlanError, beside, left_out, plan
 from anonymize.batch.serial import run_serial
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "Watch",
     "anonymize_job",
     "beside",
+    "left_out",
     "plan",
     "run_jobs",
     "run_serial",

@@ -18,7 +18,7 @@ from anonymize import media
 from anonymize.audit import neutral_name, record_path
 from anonymize.errors import UserError, show_path
 
-__all__ = ["MEDIA_EXTENSIONS", "Job", "PlanError", "beside", "plan"]
+__all__ = ["MEDIA_EXTENSIONS", "Job", "PlanError", "beside", "left_out", "plan"]
 
 MEDIA_EXTENSIONS = media.VIDEO_EXTENSIONS | media.IMAGE_EXTENSIONS
 
@@ -90,7 +90,9 @@ def _folder(
         root = output / item.resolve().name
     base = output or root.parent  # record paths mirror the outputs' paths under it
     found = []
-    for path in _walk(item, skip=root):
+    for path in _files(item, skip=root):
+        if not _is_media(path):
+            continue
         if keys is not None:
             source = path.relative_to(item.parent).as_posix()
             dst = root / neutral_name(keys, source, media.output_suffix(path.suffix))
@@ -106,14 +108,34 @@ def _record(audit: Path | None, output_name: Path) -> Path | None:
     return record_path(audit, output_name) if audit is not None else None
 
 
-def _walk(folder: Path, skip: Path) -> Iterator[Path]:
-    """Media files under ``folder`` in a stable order; symlinked folders are not followed
-    (no loops), and nothing inside the output folder is taken as input."""
+def left_out(inputs: Sequence[Path], output: Path | None) -> list[Path]:
+    """The files under the input folders that no job takes, being neither video nor photo
+    (hidden files and folders aside): a user who thinks a folder was done must hear what
+    was not."""
+    found = []
+    for item in inputs:
+        if item.is_dir():
+            skip = output or item.with_name(item.name + "_anonymized")
+            found += [
+                path
+                for path in _files(item, skip)
+                if not _is_media(path)
+                and not any(part.startswith(".") for part in path.relative_to(item).parts)
+            ]
+    return found
+
+
+def _is_media(path: Path) -> bool:
+    return path.suffix.lower() in MEDIA_EXTENSIONS
+
+
+def _files(folder: Path, skip: Path) -> Iterator[Path]:
+    """The files under ``folder`` in a stable order, hidden ones aside; symlinked folders are
+    not followed (no loops), and nothing inside the output folder ``skip`` is taken."""
     skip = skip.resolve()
     for dirpath, dirnames, filenames in os.walk(folder):
         here = Path(dirpath)
         dirnames[:] = sorted(d for d in dirnames if (here / d).resolve() != skip)
         for name in sorted(filenames):
-            path = here / name
-            if path.suffix.lower() in MEDIA_EXTENSIONS and not name.startswith("."):
-                yield path
+            if not name.startswith("."):
+                yield here / name
