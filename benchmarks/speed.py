@@ -3,6 +3,7 @@
     nice .venv/bin/python benchmarks/speed.py                    # all three clips, about an hour
     nice .venv/bin/python benchmarks/speed.py --clips street     # the real clip only
     nice .venv/bin/python benchmarks/speed.py --frames 20 --long-seconds 5   # a quick trial
+    nice .venv/bin/python benchmarks/speed.py --clips street --rounds 3   # medians of 3 turns
 
 Clips (all 1920x1080 H.264 yuv420p; the generated ones are kept in ``--cache``, by default
 ``~/.cache/anonymize-benchmarks``, never in the repository):
@@ -582,20 +583,25 @@ def bench_clip(clip: Clip, work: Path, args: argparse.Namespace) -> dict:
         commands["deface"] = [_tool("deface"), str(clip.path)]
         if clip.truth is not None:
             commands["deface-io"] = [*me, "deface-io", str(clip.path)]
-    runs: dict[str, Run] = {}
+    rounds: dict[str, list[Run]] = {tool: [] for tool in commands}
     outputs: dict[str, Path] = {}
-    for tool, command in commands.items():
-        output = work / f"{clip.name}_{tool.replace(' ', '_')}.mp4"
-        output.unlink(missing_ok=True)
-        command = [*command, output] if command[:3] == me else [*command, "-o", output]
-        runs[tool] = measure(tool, [str(c) for c in command], clip, output, work)
-        if runs[tool].ok:
-            outputs[tool] = output
+    for _ in range(args.rounds):  # every tool once a round, so each meets the same hours
+        for tool, command in commands.items():
+            output = work / f"{clip.name}_{tool.replace(' ', '_')}.mp4"
+            output.unlink(missing_ok=True)
+            command = [*command, output] if command[:3] == me else [*command, "-o", output]
+            rounds[tool].append(measure(tool, [str(c) for c in command], clip, output, work))
+            if rounds[tool][-1].ok:
+                outputs[tool] = output
+    runs = {tool: _median(done) for tool, done in rounds.items()}
     result: dict = {
         "clip": clip.name,
         "path": str(clip.path),
         "frames": clip.frames,
         "runs": {tool: run.to_dict() for tool, run in runs.items()},
+        "rounds_wall_s": {
+            tool: [round(r.wall_s, 2) for r in done] for tool, done in rounds.items()
+        },
         "ratios": _ratios(runs),
         "stages": stage_breakdown(clip, work, me),
     }
@@ -605,6 +611,11 @@ def bench_clip(clip: Clip, work: Path, args: argparse.Namespace) -> dict:
     for output in outputs.values():
         output.unlink(missing_ok=True)
     return result
+
+
+def _median(runs: list[Run]) -> Run:
+    """The run of median wall time (the faster of the middle two for an even count)."""
+    return sorted(runs, key=lambda run: run.wall_s)[(len(runs) - 1) // 2]
 
 
 def stage_breakdown(clip: Clip, work: Path, me: list[str]) -> dict:
@@ -692,6 +703,14 @@ def format_report(report: dict) -> str:
                 f"{tool:<16}{run['frames_out']!s:>11}{run['wall_s']:>9.1f}{run['fps']:>8.2f}"
                 f"{run['cpu_s_per_frame']:>13.3f}{run['max_rss_mb']:>12.0f}"
                 f"{run['tree_rss_mb']:>13.0f}"
+            )
+        if any(len(walls) > 1 for walls in result["rounds_wall_s"].values()):
+            lines.append(
+                "median of each tool's rounds; wall s of every round: "
+                + "; ".join(
+                    f"{tool} {', '.join(f'{w:.1f}' for w in walls)}"
+                    for tool, walls in result["rounds_wall_s"].items()
+                )
             )
         ratios = result["ratios"]
         if ratios["fps_vs_deface"] is not None:
@@ -800,6 +819,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--shots", type=int, default=16, help="30-frame shots in 'truth'")
     parser.add_argument("--skip-deface", action="store_true", help="do not run deface")
     parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="run every tool this many times, in turn, and keep each one's median run",
+    )
+    parser.add_argument(
         "--faces-only", action="store_true", help="also time anonymize --targets faces"
     )
     parser.add_argument(
@@ -817,6 +842,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--clips takes some of {', '.join(CLIPS)}")
     if args.frames is not None and args.frames < 1:
         parser.error("--frames must be at least 1")
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     cache = args.cache.expanduser().resolve()
     if cache.is_relative_to(ROOT):
         parser.error("--cache must be outside the repository")
