@@ -20,9 +20,11 @@ import av
 import cv2
 import numpy as np
 
+from anonymize.media.video import X264_OPTIONS
+
 VARIANTS = {
     "veryfast": "",
-    "anonymize (partitions=i8x8,i4x4)": "partitions=i8x8,i4x4",
+    f"anonymize ({X264_OPTIONS['x264-params']})": X264_OPTIONS["x264-params"],
     "subme=1": "subme=1",
     "rc-lookahead=5": "rc-lookahead=5",
     "mbtree=0": "mbtree=0",

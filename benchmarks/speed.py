@@ -88,7 +88,8 @@ import av
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 WIDTH, HEIGHT, FPS = 1920, 1080, 25
-# anonymize.media.video's options for .mp4 at the default quality
+# anonymize.media.video's options for .mp4 at the default quality (X264_OPTIONS), written out:
+# the floor's child process does not import anonymize
 WRITER_X264 = {"crf": "18", "preset": "veryfast", "x264-params": "partitions=i8x8,i4x4"}
 TRUTH_X264 = {"crf": "12", "preset": "veryfast"}
 SHOT_LENGTH = 30

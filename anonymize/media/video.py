@@ -36,7 +36,11 @@ from anonymize.media.probe import (
 )
 from anonymize.types import Frame
 
-__all__ = ["VideoReader", "VideoWriter", "upright_bgr"]
+__all__ = ["X264_OPTIONS", "VideoReader", "VideoWriter", "upright_bgr"]
+
+# x264's speed settings: veryfast without its inter sub-partitions, 10-28% less of the
+# encoder's CPU for files within a few percent either way (docs/tuning.md, Encoding).
+X264_OPTIONS = {"preset": "veryfast", "x264-params": "partitions=i8x8,i4x4"}
 
 # Audio may run this far ahead of the video in the output; bounds the muxer's buffering.
 _AUDIO_LEAD_SECONDS = Fraction(1, 2)
@@ -561,13 +565,7 @@ def _codec_for(suffix: str, source: MediaInfo, settings: Settings) -> tuple[str,
                 "row-mt": "1",
             },
         )
-    # veryfast without its inter sub-partitions: 10-28% less of the encoder's CPU, files
-    # within a few percent either way (docs/tuning.md, Encoding).
-    options = {
-        "crf": str(settings.quality),
-        "preset": "veryfast",
-        "x264-params": "partitions=i8x8,i4x4",
-    }
+    options = {"crf": str(settings.quality), **X264_OPTIONS}
     if suffix == ".avi":
         options["bf"] = "0"  # AVI stores no presentation order, so no B-frames
     return "libx264", pix_fmt, options
