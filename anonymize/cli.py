@@ -651,7 +651,7 @@ def batch(
 @main.command("eval")
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
-@_settings_options("targets", "sensitivity", "padding", *_DRAW)
+@_settings_options("targets", "sensitivity", "padding", "backend", *_DRAW)
 def evaluate(folder: Path, as_json: bool, **settings_kw) -> None:
     """Measure how much of FOLDER's annotated boxes (gt.json) the real pipeline obscures."""
     from anonymize import eval as evaluation

@@ -285,3 +285,18 @@ def test_the_eval_command_prints_the_breakdown(labelled_folder):
     result = CliRunner().invoke(main, ["eval", str(labelled_folder), "--targets", "faces"])
     assert result.exit_code == 0, result.output
     assert "by WIDER FACE label" in result.output and "no labels" in result.output
+
+
+def test_the_eval_command_measures_on_the_backend_asked_for(labelled_folder, monkeypatch):
+    # A user checks what a machine without OpenVINO would obscure: the networks must run
+    # where --backend says, not on the default.
+    seen = []
+    monkeypatch.setattr(
+        "anonymize.eval.evaluate", lambda folder, settings: seen.append(settings.backend)
+    )
+    monkeypatch.setattr("anonymize.eval.format_report", lambda result: "")
+    result = CliRunner().invoke(
+        main, ["eval", str(labelled_folder), "--targets", "faces", "--backend", "onnxruntime"]
+    )
+    assert result.exit_code == 0, result.output
+    assert seen == ["onnxruntime"]
