@@ -71,6 +71,11 @@ def beside(src: Path) -> Path:
     return src.with_name(f"{src.stem}_anonymized{media.output_suffix(src.suffix)}")
 
 
+def _beside_folder(folder: Path) -> Path:
+    """Where a folder's outputs go when no output is named: FOLDER_anonymized beside it."""
+    return folder.with_name(folder.name + "_anonymized")
+
+
 def _output_name(path: Path) -> Path:
     """``path`` with the extension its output gets (``media.output_suffix``)."""
     return path.with_suffix(media.output_suffix(path.suffix))
@@ -85,7 +90,7 @@ def _folder(
 ) -> list[Job]:
     """The jobs of one input folder, mirrored under the output folder (named with the key
     in ``keys``, flat in it)."""
-    root = output or item.with_name(item.name + "_anonymized")
+    root = output or _beside_folder(item)
     if output and several and keys is None:
         root = output / item.resolve().name
     base = output or root.parent  # record paths mirror the outputs' paths under it
@@ -115,7 +120,7 @@ def left_out(inputs: Sequence[Path], output: Path | None) -> list[Path]:
     found = []
     for item in inputs:
         if item.is_dir():
-            skip = output or item.with_name(item.name + "_anonymized")
+            skip = output or _beside_folder(item)
             found += [
                 path
                 for path in _files(item, skip)
