@@ -37,6 +37,7 @@ __all__ = [
     "RuntimeFailure",
     "Shape",
     "load",
+    "load_tflite",
     "openvino_available",
 ]
 
@@ -136,7 +137,7 @@ def load(model: onnx.ModelProto | bytes | Path, name: str, backend: Backend = "a
     graph = _tidied(model)
     if backend in ("auto", "openvino"):
         try:
-            return _openvino(graph, name)
+            return _openvino(lambda core: core.read_model(model=graph, weights=b""), name)
         except Exception as err:  # missing wheel, unsupported op, compile failure
             if backend == "openvino":
                 raise RuntimeFailure(f"OpenVINO cannot run the {name} network: {err}") from err
@@ -146,14 +147,29 @@ def load(model: onnx.ModelProto | bytes | Path, name: str, backend: Backend = "a
         raise RuntimeFailure(f"onnxruntime cannot run the {name} network: {err}") from err
 
 
+def load_tflite(path: Path, name: str, backend: Backend = "auto") -> Network:
+    """Load a TensorFlow Lite network (MediaPipe's BlazeFace models) on OpenVINO, which reads
+    the format itself. onnxruntime cannot: with it forced, or OpenVINO missing or failing,
+    :class:`RuntimeFailure` tells the caller to run the model its own way."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
+    if backend == "onnxruntime":
+        raise RuntimeFailure(f"onnxruntime cannot read the {name} network (TensorFlow Lite)")
+    try:
+        return _openvino(lambda core: core.read_model(str(path)), name)
+    except Exception as err:
+        raise RuntimeFailure(f"OpenVINO cannot run the {name} network: {err}") from err
+
+
 def _threads() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
-def _openvino(graph: bytes, name: str) -> Network:
+def _openvino(read: Callable, name: str) -> Network:
+    """``read(core)`` gives the OpenVINO model to compile."""
     core = _core()
     precision = "bf16" if "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES") else "f32"
-    model = core.read_model(model=graph, weights=b"")
+    model = read(core)
     config = {
         "INFERENCE_PRECISION_HINT": precision,
         "PERFORMANCE_HINT": "LATENCY",

@@ -100,7 +100,7 @@ def test_mediapipe_graphs_built_at_once_keep_stderr(faces):
     for t in threads:
         t.join()
     assert second_in.is_set()
-    faces.expect_size(640, 360)  # CenterFace compiles while both BlazeFace graphs build
+    faces.expect_size(640, 360)  # CenterFace compiles while both BlazeFace models load
     after = os.fstat(2)
     assert (after.st_dev, after.st_ino) == (before.st_dev, before.st_ino)
 

@@ -73,6 +73,7 @@ def test_faces_agree_across_backends(openvino_available) -> None:
     fast, reference = FaceDetector(backend="openvino"), FaceDetector(backend="onnxruntime")
     assert _agreement(fast, reference, FACES) >= AGREEMENT
     assert fast.engines["centerface"].startswith("openvino")
+    assert fast.engines["blazeface-full"].startswith("openvino")
     assert reference.engines["centerface"] == "onnxruntime fp32"
 
 
@@ -164,7 +165,11 @@ def test_a_detector_falls_back_and_still_finds_faces(monkeypatch) -> None:
     image = _photos(FACES, 1)[0]
     detector = FaceDetector()
     assert detector.detect(image)
-    assert detector.engines == {"centerface": "onnxruntime fp32"}
+    assert detector.engines == {
+        "centerface": "onnxruntime fp32",
+        "blazeface-short": "mediapipe",
+        "blazeface-full": "mediapipe",
+    }
 
 
 def test_unknown_backend_is_refused() -> None:
@@ -190,9 +195,14 @@ def test_report_records_where_each_network_ran(tmp_path: Path) -> None:
     cv2.imwrite(str(src), image)
     anonymizer = Anonymizer(Settings(targets=("faces",), backend="onnxruntime"))
     regions = anonymizer.detect(src)
-    assert regions.runtime == {"centerface": "onnxruntime fp32"}
+    expected = {
+        "centerface": "onnxruntime fp32",
+        "blazeface-short": "mediapipe",  # onnxruntime cannot read BlazeFace's format
+        "blazeface-full": "mediapipe",
+    }
+    assert regions.runtime == expected
     save(regions, tmp_path / "r.json")
-    assert load(tmp_path / "r.json").runtime == {"centerface": "onnxruntime fp32"}
+    assert load(tmp_path / "r.json").runtime == expected
 
 
 def test_openvino_loads_without_its_telemetry(tmp_path: Path) -> None:
