@@ -5,9 +5,10 @@ is given, so on a large frame it only sees large faces; ``FaceDetector`` runs it
 It is the model that holds on to profiles and tilted heads where CenterFace lets go.
 
 The wheel's TensorFlow Lite files run on OpenVINO (:mod:`anonymize.runtime`), decoded as
-MediaPipe's graph decodes them (:mod:`anonymize.detect.ssd`): no MediaPipe graph to build
-(0.6 s of a video's start) and a third of the CPU a call. Where OpenVINO cannot run them
-(``onnxruntime`` forced, or OpenVINO missing), MediaPipe's own graph does, as before.
+MediaPipe's graph decodes them (:mod:`anonymize.detect.ssd`): about half the CPU a call, and
+no MediaPipe import and graph build (0.6 s of a thread's CPU before a video's first frame).
+Where OpenVINO cannot run them (``onnxruntime`` forced, or OpenVINO missing), MediaPipe's own
+graph does, as before.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ Runner = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 def model_path(model: str) -> Path:
     """Where the installed ``mediapipe`` wheel keeps a model's file (found without importing
-    MediaPipe, whose import alone takes half a second)."""
+    MediaPipe, which is slow to import and not needed to read the file)."""
     spec = importlib.util.find_spec("mediapipe")
     if spec is None or not spec.submodule_search_locations:
         raise RuntimeError("the 'mediapipe' package (which ships BlazeFace) is not installed")
