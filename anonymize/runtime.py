@@ -150,13 +150,16 @@ def load(model: onnx.ModelProto | bytes | Path, name: str, backend: Backend = "a
 def load_tflite(path: Path, name: str, backend: Backend = "auto") -> Network:
     """Load a TensorFlow Lite network (MediaPipe's BlazeFace models) on OpenVINO, which reads
     the format itself. onnxruntime cannot: with it forced, or OpenVINO missing or failing,
-    :class:`RuntimeFailure` tells the caller to run the model its own way."""
+    :class:`RuntimeFailure` tells the caller to run the model its own way.
+
+    These networks see 128-192 px: on one thread they cost 30-40% less CPU than on two, for
+    a fraction of a millisecond more wait (docs/tuning.md, Runtime)."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
     if backend == "onnxruntime":
         raise RuntimeFailure(f"onnxruntime cannot read the {name} network (TensorFlow Lite)")
     try:
-        return _openvino(lambda core: core.read_model(str(path)), name)
+        return _openvino(lambda core: core.read_model(str(path)), name, threads=1)
     except Exception as err:
         raise RuntimeFailure(f"OpenVINO cannot run the {name} network: {err}") from err
 
@@ -165,15 +168,16 @@ def _threads() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
-def _openvino(read: Callable, name: str) -> Network:
-    """``read(core)`` gives the OpenVINO model to compile."""
+def _openvino(read: Callable, name: str, threads: int | None = None) -> Network:
+    """``read(core)`` gives the OpenVINO model to compile; it runs on ``threads`` threads
+    (by default one per core this process may use)."""
     core = _core()
     precision = "bf16" if "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES") else "f32"
     model = read(core)
     config = {
         "INFERENCE_PRECISION_HINT": precision,
         "PERFORMANCE_HINT": "LATENCY",
-        "INFERENCE_NUM_THREADS": _threads(),
+        "INFERENCE_NUM_THREADS": threads or _threads(),
     }
 
     def compiled(model) -> Runner:
