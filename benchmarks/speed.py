@@ -70,6 +70,8 @@ a time (``Anonymizer(serial=True)``) to say where the time goes, in CPU ms per f
 from __future__ import annotations
 
 import argparse
+import bisect
+import itertools
 import json
 import os
 import platform
@@ -231,12 +233,16 @@ class _TreeSampler(threading.Thread):
 
     def busy_cores(self) -> tuple[float, ...]:
         """CPU seconds used in each whole wall second of the run."""
-        busy = []
-        for second in range(1, int(self._cpu[-1][0]) + 1 if self._cpu else 0):
-            before = max((c for t, c in self._cpu if t <= second - 1), default=0.0)
-            upto = max((c for t, c in self._cpu if t <= second), default=0.0)
-            busy.append(round(max(0.0, upto - before), 2))
-        return tuple(busy)
+        if not self._cpu:
+            return ()
+        times = [t for t, _ in self._cpu]
+        used = list(itertools.accumulate((c for _, c in self._cpu), max))  # never falls
+
+        def by(second: int) -> float:
+            i = bisect.bisect_right(times, second)
+            return used[i - 1] if i else 0.0
+
+        return tuple(round(by(s) - by(s - 1), 2) for s in range(1, int(times[-1]) + 1))
 
 
 def _descendants(root: int) -> tuple[int, float]:
