@@ -219,9 +219,9 @@ class Analysis:
             with measure("camera motion"):
                 motion = camera.update(small, scale)
             with measure("schedule"):
-                full = schedule.is_key(frame.index, small, _scaled(motion, scale), cut)
-            self.evidence.follow(motion, cut)
-            detections = self._detect(frame, full, motion, cut)
+                full = schedule.is_key(frame.index, small, _scaled(motion.matrix, scale), cut)
+            self.evidence.follow(motion.matrix, cut)
+            detections = self._detect(frame, full, motion.matrix, cut)
             own = []
             if detections is None:
                 own, detections = [whole_frame(*self.frame_size)], []
@@ -231,7 +231,8 @@ class Analysis:
                     frame.index,
                     detections,
                     scene_cut=cut,
-                    motion=motion,
+                    motion=motion.matrix,
+                    motion_error=motion.error,
                     quick_labels=() if full else self._quick_labels,
                 )
             for index, regions in final:

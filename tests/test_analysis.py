@@ -31,7 +31,7 @@ def _keys(frames: list[np.ndarray], every: int, cuts: set[int] = frozenset()) ->
     return [
         i
         for i, frame in enumerate(frames)
-        if schedule.is_key(i, frame, camera.update(frame), scene_cut=i in cuts)
+        if schedule.is_key(i, frame, camera.update(frame).matrix, scene_cut=i in cuts)
     ]
 
 

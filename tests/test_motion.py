@@ -1,4 +1,5 @@
-"""Camera motion estimates on frames with a known motion: shift, zoom, a moving foreground."""
+"""Camera motion estimates on frames with a known motion: shift, zoom, a moving foreground, a
+whip pan's smear."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from anonymize.motion import IDENTITY, CameraMotion
+from anonymize.motion import IDENTITY, CameraMotion, Motion
 
 _PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "faces_wider_val"
 
@@ -26,11 +27,18 @@ def _view(photo: np.ndarray, m: np.ndarray, size: tuple[int, int]) -> np.ndarray
     return cv2.warpAffine(photo, m, size, flags=cv2.INTER_AREA)
 
 
-def _motion(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def _estimate(a: np.ndarray, b: np.ndarray) -> Motion:
     camera = CameraMotion()
     first = camera.update(a)
-    assert np.array_equal(first, IDENTITY)  # nothing to compare the first frame with
+    assert np.array_equal(first.matrix, IDENTITY)  # nothing to compare the first frame with
     return camera.update(b)
+
+
+def _motion(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The map alone, for pictures the flow follows: it is then sure of it."""
+    motion = _estimate(a, b)
+    assert motion.error == 0.0
+    return motion.matrix
 
 
 @pytest.mark.parametrize("size", [(640, 360), (1920, 1080)])
@@ -65,8 +73,31 @@ def test_a_moving_foreground_does_not_drag_the_estimate(photo: np.ndarray) -> No
 
 def test_flat_or_dark_frames_fall_back_to_no_motion() -> None:
     flat = np.full((360, 640, 3), 90, np.uint8)
-    assert np.array_equal(_motion(flat, flat), IDENTITY)
-    assert np.array_equal(_motion(flat, np.zeros_like(flat)), IDENTITY)
+    for b in (flat, np.zeros_like(flat)):
+        motion = _estimate(flat, b)
+        assert np.allclose(motion.matrix, IDENTITY, atol=1e-6) and motion.error < 1e-6
+
+
+def _smeared(photo: np.ndarray, x: float, speed: float, size: tuple[int, int]) -> np.ndarray:
+    """The view at ``x`` as a camera panning ``speed`` px a frame films it, its shutter open
+    half the frame: the views along half that speed, centred on ``x``, averaged."""
+    steps = np.linspace(x - speed / 4, x + speed / 4, 24)
+    views = [_view(photo, np.array([[1.0, 0, -s], [0, 1.0, -80]]), size) for s in steps]
+    return np.mean(views, axis=0).astype(np.uint8)
+
+
+@pytest.mark.parametrize(("before", "shift"), [(0.0, 100.0), (60.0, 110.0), (40.0, 140.0)])
+def test_a_whip_pan_the_flow_loses_is_followed_by_its_shift_with_an_error(
+    photo: np.ndarray, before: float, shift: float
+) -> None:
+    size = (640, 360)
+    a, b = _smeared(photo, 100, before, size), _smeared(photo, 100 + shift, shift, size)
+    motion = _estimate(a, b)
+    assert motion.error > 0  # the flow lost the smeared picture: only its shift was measured
+    assert np.allclose(motion.matrix[:, :2], np.eye(2))
+    moved = motion.matrix[:, 2]
+    assert moved[0] < -0.7 * shift and abs(moved[1]) < 2  # most of the way, not "no motion"
+    assert np.hypot(moved[0] + shift, moved[1]) <= motion.error  # the error covers the miss
 
 
 def test_a_cut_to_an_unrelated_picture_is_not_a_motion(photo: np.ndarray) -> None:

@@ -339,6 +339,32 @@ def test_extensions_follow_the_camera() -> None:
         assert _on_target(region, truth[i])
 
 
+def _whip_regions(with_error: bool) -> tuple[list[Box], dict[int, list[Region]]]:
+    """A face detected in frames 0-5, then a whip pan (90 px a frame, frames 6-9) that blurs
+    it out of the detector's sight; the pan measured 12 px a frame short, as a shift-only
+    estimate may be (anonymize.motion), with or without the error that estimate states."""
+    shifts = [-90.0 if 6 <= i <= 9 else 0.0 for i in range(12)]
+    truth = [Box(900 + x, 200.0, 940 + x, 240.0) for x in np.cumsum(shifts)]
+    tracker = Tracker(CFG)
+    out = []
+    for i, box in enumerate(truth):
+        dets = [Detection(box, 0.9, "face")] if i <= 5 else []
+        measured = np.array([[1.0, 0, shifts[i] * (1 - 12 / 90)], [0, 1.0, 0]])
+        error = 0.3 * abs(shifts[i]) if with_error else 0.0
+        out += tracker.update(i, dets, motion=measured, motion_error=error)
+    return truth, dict(out + tracker.finish())
+
+
+def test_boxes_carried_across_a_roughly_measured_whip_pan_cover_what_it_missed() -> None:
+    truth, out = _whip_regions(with_error=True)
+    for i in range(6, 6 + CFG.extend_after):
+        (region,) = out[i]
+        assert _contains(region.box, truth[i])
+    # Trusting the rough estimate as if it were exact leaves the face behind the box.
+    truth, blind = _whip_regions(with_error=False)
+    assert not all(_contains(blind[i][0].box, truth[i]) for i in range(6, 6 + CFG.extend_after))
+
+
 def test_carried_boxes_grow_with_a_zoom() -> None:
     zoom = np.array([[1.05, 0, -16.0], [0, 1.05, -9.0]])  # 5% a frame about (320, 180)
     truth = [Box(300.0, 150.0, 340.0, 190.0)]

@@ -6,8 +6,9 @@
   side (the tracker looks ahead, so it knows both ends);
 - ``extend_before`` frames before its first detection and ``extend_after`` after its last,
   a box extrapolated from its motion (a tentative track reaches only ``tentative_extend``);
-- carried boxes (gaps, extensions) grow by the track's recent motion, its shake and their
-  distance from a real detection;
+- carried boxes (gaps, extensions) grow by the track's recent motion, its shake, their
+  distance from a real detection, and what the camera's motion since that detection may have
+  missed (a whip pan measured only roughly);
 - then steadied: each region as large as its track's largest within ``steady`` frames either
   side, and lifted out of dips of up to ``bridge`` frames between larger ones, so a mask
   does not pulse or flicker.
@@ -121,6 +122,7 @@ class Coverage:
         if f < first or f > last:
             box = track.extrapolate(f)
             distance = first - f if f < first else f - last
+            camera_error = self._camera.apart(f, first if f < first else last)
         else:
             a, b = track.frames[i - 1], track.frames[i]
             t = (f - a) / (b - a)
@@ -128,9 +130,12 @@ class Coverage:
             distance = min(f - a, b - f)
             if not track.is_confirmed and distance > c.tentative_extend:
                 return None
+            camera_error = min(self._camera.apart(f, a), self._camera.apart(f, b))
         velocity, shake = track.motion(f)
         box = grow(box, np.abs(velocity) * c.motion_margin + shake * c.jitter_margin)
-        return grow(box, np.full(4, min(c.drift_growth * distance, c.max_drift) * size(box)))
+        drift = min(c.drift_growth * distance, c.max_drift) * size(box)
+        # The camera's error is in frame pixels; the box is in the shot's coordinates.
+        return grow(box, np.full(4, drift + camera_error / zoom(self._camera[f])))
 
     def _steadied(self, track: Track, f: int, region: Region) -> Region:
         """``region`` grown, about its centre, to the largest width and height the track's

@@ -60,11 +60,14 @@ class Tracker:
         scene_cut: bool = False,
         motion: np.ndarray | None = None,
         quick_labels: Collection[Label] = (),
+        motion_error: float = 0.0,
     ) -> Frames:
         """Feed frame ``index``; return the frames that are now final with their regions.
 
         ``motion`` is the camera's 2x3 affine map from the previous frame's pixels to this
-        one's (:class:`anonymize.motion.CameraMotion`); None means a still camera.
+        one's (:class:`anonymize.motion.CameraMotion`); None means a still camera;
+        ``motion_error`` how far (px) a point it maps may be off, which boxes carried across
+        this frame allow for.
         ``quick_labels`` names the labels whose detections here come from a quick pass
         (between keyframes): what a quick pass misses says less than what the full detector
         misses. (A track is told per detection, as ``quick``, whether it came from one.)
@@ -73,7 +76,7 @@ class Tracker:
             raise ValueError(f"expected frame {self._current + 1}, got {index}")
         self._current = index
         out = self._end_shot(index) if scene_cut and index > 0 else []
-        self._camera.follow(index, motion, new_shot=index == self._shot_start)
+        self._camera.follow(index, motion, index == self._shot_start, motion_error)
         live = self._end_lost_tracks(index)
         found = self._match(index, live, detections)
         for track, detection in found.pairs:
