@@ -22,11 +22,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from moving_sequences import load_shots  # beside this script, which Python puts on the path
 
 from anonymize.motion import IDENTITY, CameraMotion
-
-sys.path.insert(0, str(Path(__file__).parent))
-from moving_sequences import load_shots  # noqa: E402
 
 SPEEDS = ((0, 2), (2, 10), (10, 30), (30, 60), (60, 10**6))
 
