@@ -160,6 +160,17 @@ def test_camcorder_footage_becomes_an_mp4_with_every_face_obscured(samples_dir, 
     assert _audio_payloads(out) == [p[7:] for p in adts]
 
 
+def test_an_output_named_as_its_input_fails_and_leaves_the_input_alone(samples_dir, tmp_path):
+    src = tmp_path / "a.jpg"
+    shutil.copy(samples_dir / "portrait.jpg", src)
+    before = src.read_bytes()
+    for extra in ((), ("--overwrite",)):
+        result = _run(str(src), "-o", str(src), *extra)
+        assert result.exit_code == 1
+        assert "the output would overwrite the input" in result.stderr  # not "use --overwrite"
+        assert src.read_bytes() == before
+
+
 def test_two_inputs_of_one_name_into_one_folder_fail_rather_than_skip(samples_dir, tmp_path):
     for folder in ("a", "b"):
         (tmp_path / folder).mkdir()

@@ -102,8 +102,9 @@ def same_output(jobs: Sequence[Job]) -> dict[Job, JobResult]:
 
 def skip_existing(job: Job, overwrite: bool) -> JobResult | None:
     """The "skipped" result when ``job``'s output exists and may not be replaced, else None:
-    a re-run resumes where the last one stopped."""
-    if job.dst.exists() and not overwrite:
+    a re-run resumes where the last one stopped. An output that is the input itself is not
+    skipped: the job fails, saying so, rather than suggest ``--overwrite``."""
+    if job.dst.exists() and not overwrite and not job.dst.samefile(job.src):
         return JobResult.skipped(job, "output exists (use --overwrite)")
     return None
 
