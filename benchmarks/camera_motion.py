@@ -25,12 +25,9 @@ import numpy as np
 from moving_sequences import load_shots  # beside this script, which Python puts on the path
 
 from anonymize.motion import IDENTITY, CameraMotion
+from anonymize.track.geometry import centres
 
 SPEEDS = ((0, 2), (2, 10), (10, 30), (30, 60), (60, 10**6))
-
-
-def _centres(boxes: np.ndarray) -> np.ndarray:
-    return (boxes[:, :2] + boxes[:, 2:]) / 2
 
 
 def measure(shots) -> dict[tuple[int, int], list[tuple[str, float, float]]]:
@@ -42,7 +39,7 @@ def measure(shots) -> dict[tuple[int, int], list[tuple[str, float, float]]]:
             motion = camera.update(image)
             if t == 0 or not len(shot.faces[t]):
                 continue
-            before, after = _centres(shot.faces[t - 1]), _centres(shot.faces[t])
+            before, after = centres(shot.faces[t - 1]), centres(shot.faces[t])
             speed = float(np.median(np.hypot(*(after - before).T)))
             moved = before @ motion.matrix[:, :2].T + motion.matrix[:, 2]
             miss = float(np.median(np.hypot(*(moved - after).T)))
