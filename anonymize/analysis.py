@@ -17,12 +17,14 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from fractions import Fraction
 from functools import partial
 
 import cv2
 import numpy as np
 
 from anonymize.background import together
+from anonymize.detect.aspect import SquarePixels
 from anonymize.detect.base import (
     Detector,
     FaintDetector,
@@ -177,6 +179,8 @@ class Analysis:
     frame is seen alone, as a photo is;
     ``obscure_failed`` covers a frame whole when a detector fails on it, where otherwise the
     failure ends the file. ``stages``, when given, collects the CPU time of each step.
+    ``pixel_aspect`` (``MediaInfo.pixel_aspect``): detectors see frames whose pixels are
+    not square as they are shown (:mod:`anonymize.detect.aspect`).
     """
 
     def __init__(
@@ -188,8 +192,10 @@ class Analysis:
         stages: StageTimes | None = None,
         tracker: TrackerConfig | None = None,
         video: bool = False,
+        pixel_aspect: Fraction = Fraction(1),
     ) -> None:
         self.detectors = list(detectors)
+        self.shown = SquarePixels(pixel_aspect, frame_size)
         self.video = video
         self.frame_size = frame_size
         self.every = every
@@ -211,7 +217,7 @@ class Analysis:
         previous: np.ndarray | None = None
         for frame in frames:
             if self.video and frame.index == 0:
-                self._expect_size(frame.image)
+                self._expect_size()
             with measure("thumbnail"):  # one small copy serves the three cheap looks below
                 small, scale = _shrink(frame.image)
             with measure("scene cuts"):
@@ -221,7 +227,9 @@ class Analysis:
             with measure("schedule"):
                 full = schedule.is_key(frame.index, small, _scaled(motion.matrix, scale), cut)
             self.evidence.follow(motion.matrix, cut)
-            detections = self._detect(frame, full, motion.matrix, cut)
+            with measure("square pixels"):
+                image = self.shown.view(frame.image)
+            detections = self._detect(frame.index, image, full, motion.matrix, cut)
             own = []
             if detections is None:
                 own, detections = [whole_frame(*self.frame_size)], []
@@ -245,8 +253,8 @@ class Analysis:
             done, own = waiting.pop(index)
             yield done, own + regions
 
-    def _expect_size(self, image: np.ndarray) -> None:
-        h, w = image.shape[:2]
+    def _expect_size(self) -> None:
+        w, h = self.shown.size
         with self.stages.measure("preparing"):
             together(
                 *(
@@ -258,12 +266,14 @@ class Analysis:
 
     def _detect(
         self,
-        frame: Frame,
+        index: int,
+        image: np.ndarray,
         full: bool,
         motion: np.ndarray,
         cut: bool,
     ) -> list[Detection] | None:
-        """Detections for one frame, or None when the frame must be obscured whole.
+        """Detections for frame ``index`` (seen as ``image``, its square-pixel view), in the
+        stored frame's pixels, or None when the frame must be obscured whole.
 
         On a video's keyframes, what a detector found too faintly to keep (``FaintDetector``)
         is kept where earlier keyframes saw it too (:class:`~anonymize.evidence.Evidence`); a
@@ -272,33 +282,33 @@ class Analysis:
         closely (``NearDetector``) also look where the tracker expects the tracks their quick
         pass did not find (given the camera's ``motion`` and whether this frame is a ``cut``).
         """
-        measure = self.stages.measure
+        measure, back = self.stages.measure, self.shown.back
         try:
             found = []
             for detector in self.detectors:
                 if full and self.video and isinstance(detector, FaintDetector):
                     with measure(f"{detector.name}: full"):
-                        kept, faint = detector.detect_faint(frame.image)
-                    found += kept + self.evidence.add(frame.index, faint)
+                        kept, faint = detector.detect_faint(image)
+                    found += back(kept) + self.evidence.add(index, back(faint))
                     continue
                 if full or not isinstance(detector, QuickDetector):
                     with measure(f"{detector.name}: full"):
-                        found += detector.detect(frame.image)
+                        found += back(detector.detect(image))
                     continue
                 with measure(f"{detector.name}: quick"):
-                    seen = detector.detect_quick(frame.image)
+                    seen = back(detector.detect_quick(image))
                 if isinstance(detector, NearDetector):
                     expected = self.tracker.expected(motion, cut, seen)
-                    near = [r.box for r in expected if r.label in detector.labels]
+                    near = [self.shown.forth(r.box) for r in expected if r.label in detector.labels]
                     if near:
                         with measure(f"{detector.name}: near"):
-                            seen += detector.detect_near(frame.image, near)
+                            seen += back(detector.detect_near(image, near))
                 found += seen
             return found
         except Exception as err:  # any detector failure: fail closed, never pass the frame
             if self.obscure_failed:
                 return None
-            raise AnalysisError(f"frame {frame.index} could not be analysed: {err}") from err
+            raise AnalysisError(f"frame {index} could not be analysed: {err}") from err
 
 
 def is_scene_cut(previous: np.ndarray, current: np.ndarray) -> bool:

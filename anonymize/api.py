@@ -161,6 +161,7 @@ class Anonymizer:
             video=info.kind == "video",
             obscure_failed=self.settings.on_error == "obscure-frame",
             stages=self.stages,
+            pixel_aspect=info.pixel_aspect,
         )
         with closing(self._decoded(src, info)) as frames:
             for frame, regions in analysis.run(_counted(frames, progress)):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import cv2
 import numpy as np
 import pytest
@@ -155,3 +157,40 @@ def test_fade_to_black_is_a_cut_only_once_the_frame_is_flat() -> None:
     black = np.zeros_like(a)
     assert is_scene_cut(a, black)
     assert not is_scene_cut(black, black)
+
+
+class _RoundOnly(_Sized):
+    """Finds the bright blob of a frame, but only when it looks round, as a face detector
+    finds faces only in their true shape; records the sizes of the frames it sees."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[tuple[int, int]] = []
+
+    def detect(self, frame: np.ndarray) -> list[Detection]:
+        self.seen.append((frame.shape[1], frame.shape[0]))
+        x, y, w, h = cv2.boundingRect(cv2.findNonZero((frame[..., 0] > 128).astype(np.uint8)))
+        return [Detection(Box(x, y, x + w, y + h), 0.9, "face")] if 0.9 < w / h < 1.1 else []
+
+    detect_quick = detect
+
+
+def test_pixels_shown_wider_than_stored_are_seen_as_shown_and_found_where_stored() -> None:
+    # HDV: a round face of 40 px, as a player shows it, is stored 30 px wide and 40 tall.
+    stored = np.zeros((180, 240, 3), np.uint8)
+    cv2.ellipse(stored, (100, 90), (15, 20), 0, 0, 360, (255, 255, 255), -1)
+    frames = [Frame(index=i, time=i / 25, image=stored) for i in range(4)]
+
+    squeezed = _RoundOnly()
+    out = list(Analysis([squeezed], (240, 180), every=2, video=True).run(frames))
+    assert all(not regions for _, regions in out)  # seen as stored, the face is not round
+
+    detector = _RoundOnly()
+    analysis = Analysis([detector], (240, 180), every=2, video=True, pixel_aspect=Fraction(4, 3))
+    out = list(analysis.run(frames))
+    assert detector.expected == [(320, 180)]
+    assert set(detector.seen) == {(320, 180)}
+    for _, regions in out:
+        (box,) = [r.box for r in regions]
+        assert abs(box.x1 - 85) <= 1.5 and abs(box.x2 - 116) <= 1.5  # back in stored pixels
+        assert abs(box.y1 - 70) <= 1.5 and abs(box.y2 - 111) <= 1.5

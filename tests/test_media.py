@@ -57,6 +57,7 @@ def _make_clip(
     pix_fmt: str = "yuv420p",
     rotation: int | None = None,
     audio: str | None = None,
+    pixel_aspect: Fraction | None = None,
 ) -> None:
     """A clip with frames at exactly ``pts`` (variable rate allowed), optionally with audio."""
     width, height = size
@@ -67,6 +68,8 @@ def _make_clip(
         video.codec_context.time_base = time_base
         if rotation is not None:
             video.set_display_rotation(rotation)
+        if pixel_aspect is not None:
+            video.codec_context.sample_aspect_ratio = pixel_aspect
         sound = out.add_stream(audio, rate=48000, layout="mono") if audio else None
         for index, stamp in enumerate(pts):
             frame = av.VideoFrame.from_ndarray(_pattern(index, width, height), format="bgr24")
@@ -343,6 +346,37 @@ def test_rotated_phone_clip_is_upright_and_written_upright(
     with av.open(str(dst)) as container:
         assert next(container.decode(video=0)).rotation == 0  # no display matrix
     assert np.abs(_ffmpeg_frames(dst, *upright).astype(int) - shown).mean() < 3
+
+
+# -- pixels shown wider than stored (HDV, DV) -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "stored, rotation, upright",
+    [
+        (Fraction(4, 3), None, Fraction(4, 3)),  # HDV: 1440 x 1080 shown as 16:9
+        (Fraction(64, 45), None, Fraction(64, 45)),  # widescreen PAL DV
+        (Fraction(4, 3), -90, Fraction(3, 4)),  # turned upright, its pixels turn too
+        (Fraction(100, 1), None, Fraction(1)),  # no camera's: taken as square
+    ],
+)
+def test_the_shape_a_player_gives_pixels_is_read_and_kept_in_the_output(
+    tmp_path: Path, stored: Fraction, rotation: int | None, upright: Fraction
+) -> None:
+    src, dst = tmp_path / "hdv.mp4", tmp_path / "out.mp4"
+    _make_clip(src, list(range(0, 200, 40)), rotation=rotation, pixel_aspect=stored)
+    assert probe(src).pixel_aspect == upright
+    _copy(src, dst)
+    assert probe(dst).pixel_aspect == upright  # shown as the input was, not squeezed
+
+
+def test_square_pixels_are_written_square(tmp_path: Path) -> None:
+    src, dst = tmp_path / "plain.mp4", tmp_path / "out.mp4"
+    _make_clip(src, list(range(0, 200, 40)))
+    _copy(src, dst)
+    assert probe(src).pixel_aspect == probe(dst).pixel_aspect == 1
+    with av.open(str(dst)) as container:
+        assert not container.streams.video[0].sample_aspect_ratio
 
 
 # -- audio ------------------------------------------------------------------------------

@@ -57,7 +57,9 @@ class MediaInfo:
     phone's ``rotate`` tag says: 90 for a portrait clip from most phones). ``frame_count``
     and ``duration`` come from the container header: good for progress bars, but a damaged or
     crafted file can lie, so nothing should depend on them. ``time_base`` is the video
-    stream's, the unit of ``Frame.pts``.
+    stream's, the unit of ``Frame.pts``. ``pixel_aspect`` is how much wider than tall a
+    player shows one pixel of the upright frame: 1 for most footage, 4/3 for HDV's 1440 x
+    1080 shown as 16:9, 64/45 for widescreen PAL DV.
     """
 
     path: Path
@@ -72,3 +74,4 @@ class MediaInfo:
     container: str
     time_base: Fraction | None = None
     codec: str = ""
+    pixel_aspect: Fraction = Fraction(1)

@@ -42,6 +42,8 @@ _SAFE_INPUT = {
     "format_whitelist": "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,gif,mpegts",
 }
 
+_MAX_PIXEL_ASPECT = 4
+
 
 def probe(path: Path) -> MediaInfo:
     """Describe ``path`` or raise MediaError naming why it cannot be processed."""
@@ -150,7 +152,21 @@ def _probe_video(path: Path) -> MediaInfo:
             container=container.format.name,
             time_base=time_base,
             codec=stream.codec_context.name,
+            pixel_aspect=_pixel_aspect(stream, rotation),
         )
+
+
+def _pixel_aspect(stream: av.VideoStream, rotation: int) -> Fraction:
+    """How much wider than tall a player shows a pixel of the upright frame.
+
+    The container's tag first, then the codec's, as FFmpeg's players take them. A turned
+    picture turns its pixels too. A tag past 4:1 either way is no camera's: taken as square,
+    so a crafted file cannot make the detectors' views enormous.
+    """
+    sar = stream.sample_aspect_ratio or stream.codec_context.sample_aspect_ratio
+    if not sar or not 1 / _MAX_PIXEL_ASPECT <= sar <= _MAX_PIXEL_ASPECT:
+        return Fraction(1)
+    return 1 / Fraction(sar) if rotation in (90, 270) else Fraction(sar)
 
 
 def _check_size(width: int, height: int) -> None:

@@ -422,6 +422,8 @@ def _add_video_stream(
         context = stream.codec_context
         context.colorspace = context.color_primaries = context.color_trc = tag
         context.color_range = _LIMITED_RANGE
+        if source.pixel_aspect != 1:  # HDV, DV: shown wider than stored, as the input was
+            context.sample_aspect_ratio = source.pixel_aspect
     rate = _rate(source.fps, 100000)
     if rate:
         stream.codec_context.framerate = rate
