@@ -5,8 +5,8 @@
     nice .venv/bin/python benchmarks/speed.py --frames 20 --long-seconds 5   # a quick trial
     nice .venv/bin/python benchmarks/speed.py --clips street --rounds 3   # medians of 3 turns
 
-Clips (all 1920x1080 H.264 yuv420p; the generated ones are kept in ``--cache``, by default
-``~/.cache/anonymize-benchmarks``, never in the repository):
+Clips (1920x1080 H.264 yuv420p, but for ``hdv``; the generated ones are kept in ``--cache``,
+by default ``~/.cache/anonymize-benchmarks``, never in the repository):
 
 * ``street``: ``../shared/data/videos/street_walking_1080p.mp4`` as it is (real pedestrians,
   with audio, no ground truth).
@@ -20,6 +20,10 @@ Clips (all 1920x1080 H.264 yuv420p; the generated ones are kept in ``--cache``, 
   annotated photos of ``faces_wider_val`` (its default photos and framing, rendered at 1080p,
   so the photos are upscaled about twice), x264 CRF 12 (near-lossless), tagged BT.709. The
   true face boxes of every frame are known, which is what makes coverage measurable.
+* ``hdv``: the ``truth`` clip as HDV and some DV cameras store 16:9, squeezed across into
+  1440x1080 pixels tagged to be shown 4:3 wider (SAR 4:3), x264 CRF 12; its boxes squeezed
+  alike. Faces are stored three quarters as wide as they are shown: a detector that looked
+  at the stored pixels would see every face narrower than it is.
 
 Each clip goes through, as separate processes one after another:
 
@@ -94,6 +98,7 @@ import av
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 WIDTH, HEIGHT, FPS = 1920, 1080, 25
+HDV_WIDTH = 1440  # the ``hdv`` clip's stored width, shown as WIDTH
 # anonymize.media.video's options for .mp4 at the default quality (X264_OPTIONS), written out:
 # the floor's child process does not import anonymize
 WRITER_X264 = {"crf": "18", "preset": "veryfast", "x264-params": "partitions=i8x8,i4x4"}
@@ -116,7 +121,7 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 TARGET_VS_DEFACE = 5.0
 TARGET_VS_FLOOR = 0.25
 TARGET_PEAK_MB = 1500.0
-CLIPS = ("street", "long", "truth")
+CLIPS = ("street", "long", "truth", "hdv")
 
 
 @dataclass(frozen=True)
@@ -492,6 +497,33 @@ def truth_clip(data: Path, cache: Path, shots: int, frames: int | None) -> Clip:
     return Clip("truth", path, count_frames(path), boxes_path)
 
 
+def hdv_clip(data: Path, cache: Path, shots: int, frames: int | None) -> Clip:
+    """The ``truth`` clip stored as HDV stores 16:9: 1440 x 1080 pixels shown 4:3 wider."""
+    truth = truth_clip(data, cache, shots, frames)
+    path = cache / f"{truth.path.stem}_hdv.mp4"
+    boxes_path = path.with_suffix(".json")
+    if not (path.exists() and boxes_path.exists()):
+        print(f"making {path}", file=sys.stderr, flush=True)
+        tmp = _partial(path)
+        _ffmpeg(
+            "-i", str(truth.path), "-vf", f"scale={HDV_WIDTH}:{HEIGHT}:flags=area,setsar=4/3",
+            "-c:v", "libx264", "-preset", TRUTH_X264["preset"], "-crf", TRUTH_X264["crf"],
+            "-pix_fmt", "yuv420p", "-colorspace", "bt709", "-color_primaries", "bt709",
+            "-color_trc", "bt709", "-color_range", "tv", str(tmp),
+        )  # fmt: skip
+        squeeze = HDV_WIDTH / WIDTH
+        entries = json.loads(truth.truth.read_text())
+        for entry in entries:
+            for key in ("boxes", "ignore"):
+                entry[key] = [
+                    [round(x * squeeze, 2), y, round(w * squeeze, 2), h]
+                    for x, y, w, h in entry[key]
+                ]
+        boxes_path.write_text(json.dumps(entries))
+        tmp.rename(path)
+    return Clip("hdv", path, count_frames(path), boxes_path)
+
+
 def _write_truth(data: Path, path: Path, shots: int, total: int) -> list[dict]:
     import numpy as np
     from av.video.reformatter import ColorRange
@@ -552,7 +584,8 @@ def coverage(clip: Clip, outputs: dict[str, Path]) -> dict[str, dict]:
     for entry, before, *afters in zip(truth, *readers, strict=False):
         for name, after in zip(names, afters, strict=True):
             if after.shape != before.shape:  # deface's 1088 rows
-                after = cv2.resize(after, (WIDTH, HEIGHT), interpolation=cv2.INTER_AREA)
+                size = (before.shape[1], before.shape[0])
+                after = cv2.resize(after, size, interpolation=cv2.INTER_AREA)
             boxes, pixels, changed = score_image(
                 before, after, entry["boxes"], entry["ignore"], str(scored)
             )
@@ -897,6 +930,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "street": lambda: street_clip(args.data, cache, args.frames),
         "long": lambda: long_clip(args.data, cache, args.long_seconds, args.frames),
         "truth": lambda: truth_clip(args.data, cache, args.shots, args.frames),
+        "hdv": lambda: hdv_clip(args.data, cache, args.shots, args.frames),
     }
     results = []
     with tempfile.TemporaryDirectory(prefix="anonymize-speed-") as work:
