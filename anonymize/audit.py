@@ -17,11 +17,22 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
+import json
 import os
 import secrets
 from pathlib import Path
 
-__all__ = ["AUDIT_FOLDER", "default_folder", "inside", "neutral_name", "record_path"]
+from anonymize.regions import sha256_file
+
+__all__ = [
+    "AUDIT_FOLDER",
+    "claim_record",
+    "default_folder",
+    "inside",
+    "neutral_name",
+    "record_path",
+]
 
 AUDIT_FOLDER = "anonymize-audit"
 _KEY_FILE = ".neutral-names.key"
@@ -37,6 +48,29 @@ def record_path(folder: Path, output_name: Path) -> Path:
     """The record of the output whose path, relative to its output folder, is
     ``output_name``: the same relative path in ``folder`` plus ``.json``."""
     return folder / output_name.with_name(output_name.name + ".json")
+
+
+def claim_record(path: Path, output: Path) -> Path:
+    """Where the record of a new safe copy about to be written to ``output`` goes: ``path``,
+    unless it holds the record of another safe copy than the one now at ``output`` (one of
+    the same name in another folder), then the first of ``NAME.2.json``, ``NAME.3.json``...
+    that is free or holds that one's. A re-run replaces its own record and never another's:
+    each is the only link from a safe copy back to its raw file."""
+    stem = path.name.removesuffix(".json")
+    names = (path.with_name(f"{stem}.{n}.json") for n in itertools.count(2))
+    return next(
+        p for p in itertools.chain([path], names) if not p.exists() or _describes(p, output)
+    )
+
+
+def _describes(record: Path, output: Path) -> bool:
+    """Whether ``record`` is the record of the file now at ``output`` (by its SHA-256). A
+    record that cannot be read is nobody's to replace."""
+    try:
+        recorded = json.loads(record.read_text())["output"]["sha256"]
+        return output.is_file() and sha256_file(output) == recorded
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
 
 
 def inside(path: Path, folder: Path) -> bool:

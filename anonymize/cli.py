@@ -25,7 +25,7 @@ import click
 
 from anonymize import __version__, media, progress
 from anonymize.api import Anonymizer, Progress
-from anonymize.audit import AUDIT_FOLDER, inside, record_path
+from anonymize.audit import AUDIT_FOLDER, claim_record, inside, record_path
 from anonymize.audit import default_folder as default_audit_folder
 from anonymize.batch import (
     ENGINES,
@@ -574,7 +574,11 @@ def render(
     if output.exists() and not overwrite:
         raise click.UsageError(f"{show_path(output)} exists (use --overwrite)")
     records = _records(src, audit, sidecar, no_report)
-    record = record_path(records.folder, Path(output.name)) if records.folder else None
+    record = (
+        claim_record(record_path(records.folder, Path(output.name)), output)
+        if records.folder
+        else None
+    )
     anonymizer = Anonymizer(_settings(**settings_kw), detectors=[])
     with _failing(src):
         regions = load_regions(regions_path)

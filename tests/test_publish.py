@@ -175,3 +175,23 @@ def test_when_the_audit_folder_cannot_be_made_the_run_asks_for_one_first(samples
         assert refused.exit_code == 2 and "--audit DIR" in refused.stderr
         assert "Traceback" not in refused.output
         assert not (tmp_path / "out").exists()
+
+
+def test_outputs_of_one_name_in_two_folders_keep_a_record_each(samples_dir, tmp_path):
+    """The same photo published twice, blurred and as solid boxes, into two folders: each
+    safe copy keeps its own audit record, and a re-run replaces only its own."""
+    photo = tmp_path / "p.jpg"
+    photo.write_bytes((samples_dir / "portrait.jpg").read_bytes())
+    audit = tmp_path / "anonymize-audit"
+    a, b = tmp_path / "a" / "p.jpg", tmp_path / "b" / "p.jpg"
+    assert _run(str(photo), "-o", str(a), "--targets", "faces").exit_code == 0
+    result = _run(str(photo), "-o", str(b), "--targets", "faces", "--mode", "solid")
+    assert result.exit_code == 0, result.stderr
+    again = _run(str(photo), "-o", str(a), "--targets", "faces", "--overwrite")
+    assert again.exit_code == 0, again.stderr
+    records = sorted(p.name for p in audit.iterdir() if not p.name.startswith("."))
+    assert records == ["p.jpg.2.json", "p.jpg.json"]
+    for output, record in ((a, "p.jpg.json"), (b, "p.jpg.2.json")):
+        described = load_regions(audit / record).output
+        assert described.sha256 == hashlib.sha256(output.read_bytes()).hexdigest()
+    assert load_regions(audit / "p.jpg.2.json").settings["mode"] == "solid"

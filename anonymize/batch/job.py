@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 from anonymize.api import Anonymizer, Progress, report_path
+from anonymize.audit import claim_record
 from anonymize.batch.plan import Job
 from anonymize.errors import FILE_FAILURES, internal, one_line
 from anonymize.media.atomic import remove_leftovers
@@ -113,7 +114,7 @@ def anonymize_job(
     anonymizer: Anonymizer, job: Job, report: bool = True, watch: Watch | None = None
 ) -> JobResult:
     """Run one file; any failure becomes a "failed" result with a one-line cause."""
-    record = _record(job, report)
+    record = _claimed(job, report)
     try:
         job.dst.parent.mkdir(parents=True, exist_ok=True)
         with watch(job.src) if watch else contextlib.nullcontext() as progress:
@@ -137,3 +138,11 @@ def remove_job_leftovers(*jobs: Job, report: bool = True) -> None:
 def _record(job: Job, report: bool) -> Path | None:
     """Where ``job``'s audit record goes: its own path, or beside the output (sidecar)."""
     return (job.record or report_path(job.dst)) if report else None
+
+
+def _claimed(job: Job, report: bool) -> Path | None:
+    """Where ``job``'s record is written: its own path, or the next free one when another
+    safe copy of the same name keeps its record there (``claim_record``)."""
+    if report and job.record:
+        return claim_record(job.record, job.dst)
+    return _record(job, report)
