@@ -520,14 +520,22 @@ def _summarise(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Regions file to write [default: SRC.regions.json beside the input].",
 )
+@click.option(
+    "--overwrite", is_flag=True, help="Replace the regions file if it exists (and its edits)."
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
 @_settings_options(*_FIND)
-def detect(src: Path, output: Path | None, quiet: bool, **settings_kw) -> None:
+def detect(src: Path, output: Path | None, overwrite: bool, quiet: bool, **settings_kw) -> None:
     """Find faces and plates in SRC and write the regions file, without rendering.
 
     The regions file names and hashes SRC: keep it with the footage, not with what you
     publish."""
     output = output or src.with_name(src.name + ".regions.json")
+    if output.exists() and not overwrite:
+        raise click.UsageError(
+            f"{show_path(output)} exists and may hold a review's corrections "
+            "(use --overwrite to detect again)"
+        )
     with _failing(src):
         with _frame_progress(src, quiet) as frames_done:
             regions = Anonymizer(_settings(**settings_kw)).detect(src, progress=frames_done)

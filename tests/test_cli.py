@@ -250,6 +250,11 @@ def test_detect_then_render_equals_the_one_shot_run(samples_dir, tmp_path):
     assert regions.is_file()
     rendered = tmp_path / "rendered.png"
     assert _run("render", str(src), "--regions", str(regions), "-o", str(rendered)).exit_code == 0
+    reviewed = regions.read_bytes()  # what a reviewer may have corrected by now
+    again = _run("detect", str(src))
+    assert again.exit_code == 2 and "--overwrite" in again.stderr
+    assert regions.read_bytes() == reviewed
+    assert _run("detect", str(src), "--overwrite").exit_code == 0
     oneshot = tmp_path / "oneshot.png"
     assert _run(str(src), "-o", str(oneshot)).exit_code == 0
     assert np.array_equal(read_image(rendered), read_image(oneshot))
