@@ -588,8 +588,9 @@ def render(
         else None
     )
     anonymizer = Anonymizer(_settings(**settings_kw), detectors=[])
-    with _failing(src):
+    with _failing(regions_path):  # a broken regions file is named, not the footage
         regions = load_regions(regions_path)
+    with _failing(src):
         output.parent.mkdir(parents=True, exist_ok=True)
         with _frame_progress(src, quiet) as frames_done:
             anonymizer.render(

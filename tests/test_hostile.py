@@ -924,7 +924,7 @@ def test_render_refuses_hostile_regions_files(photo_regions, tmp_path, case):
     result = _run("render", str(photo), "--regions", str(regions), "-o", str(out))
     assert result.exit_code == 1
     [line] = _errors(result.stderr)
-    assert line.startswith(f"error: {photo}: ") and cause in line
+    assert line.startswith(f"error: {regions}: ") and cause in line  # the file at fault
     assert _files(tmp_path) == ["r.json"]
 
 
@@ -939,5 +939,5 @@ def test_render_refuses_regions_files_that_are_not_json(photo_regions, tmp_path,
     result = _run("render", str(photo), "--regions", str(regions), "-o", str(tmp_path / "o.jpg"))
     assert result.exit_code == 1
     [line] = _errors(result.stderr)
-    assert cause in line and len(line) < 400
+    assert line.startswith(f"error: {regions}: ") and cause in line and len(line) < 400
     assert _files(tmp_path) == ["r.json"]
