@@ -180,7 +180,17 @@ def test_two_inputs_of_one_name_into_one_folder_fail_rather_than_skip(samples_di
     )
     assert result.exit_code == 1
     assert "1 anonymized, 0 skipped, 1 failed" in result.stderr
-    assert "is written to the same output" in result.stderr
+    out, first = tmp_path / "out" / "x.jpg", tmp_path / "a" / "x.jpg"
+    assert f"{out} is already the output of {first} (use --neutral-names" in result.stderr
+
+
+def test_a_file_named_twice_is_done_once(samples_dir, tmp_path):
+    src = tmp_path / "x.jpg"
+    shutil.copy(samples_dir / "portrait.jpg", src)
+    result = _run(str(src), str(src), "-o", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.stderr
+    assert "1 anonymized, 0 skipped, 0 failed" in result.stderr
+    assert (tmp_path / "out" / "x.jpg").is_file()
 
 
 def test_files_a_folder_run_leaves_alone_are_named(samples_dir, tmp_path):

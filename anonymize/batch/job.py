@@ -17,7 +17,7 @@ from typing import Literal
 from anonymize.api import Anonymizer, Progress, report_path
 from anonymize.audit import claim_record
 from anonymize.batch.plan import Job
-from anonymize.errors import FILE_FAILURES, internal, one_line
+from anonymize.errors import FILE_FAILURES, internal, one_line, show_path
 from anonymize.media.atomic import remove_leftovers
 from anonymize.regions import RegionsFile
 
@@ -97,7 +97,11 @@ def same_output(jobs: Sequence[Job]) -> dict[Job, JobResult]:
     for job in jobs:
         first = writers.setdefault(job.dst.resolve(), job)
         if first is not job:
-            failed[job] = JobResult.failed(job, f"{first.src} is written to the same output")
+            failed[job] = JobResult.failed(
+                job,
+                f"{show_path(job.dst)} is already the output of {show_path(first.src)} "
+                "(use --neutral-names, or separate output folders)",
+            )
     return failed
 
 

@@ -62,7 +62,7 @@ def plan(
             jobs.append(Job(item, (output or item.parent) / name, _record(audit, Path(name))))
         else:
             jobs.extend(_folder(item, output, audit, keys, several=len(inputs) > 1))
-    return jobs
+    return list(dict.fromkeys(jobs))  # a file named twice is done once
 
 
 def beside(src: Path) -> Path:
