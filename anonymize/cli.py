@@ -79,6 +79,9 @@ def main() -> None:
       anonymize render clip.mp4 --regions clip.mp4.regions.json -o out.mp4
       anonymize batch footage/ -o safe/  many files at once (--engine ray for a cluster)
 
+    A command's options: anonymize run --help (what the first lines run), anonymize
+    review --help, and so on.
+
     Each output's audit record (the input's name and hash, settings, regions) goes to
     anonymize-audit/ beside the inputs, never among the outputs: it must not be published.
 

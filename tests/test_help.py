@@ -151,3 +151,12 @@ def test_targets_takes_what_its_help_offers():
     assert "faces, plates or both" in option.help
     with pytest.raises(click.BadParameter):
         option.process_value(context, "cats")
+
+
+def test_the_top_level_help_says_where_the_options_are():
+    """``anonymize --help`` lists commands only; a first-time user must learn that the
+    options of ``anonymize clip.mp4`` are ``run``'s."""
+    text = CliRunner().invoke(main, ["--help"]).output
+    assert "anonymize run --help" in " ".join(text.split())
+    options = CliRunner().invoke(main, ["run", "--help"]).output
+    assert all(option in options for option in ("--mode", "--targets", "--output"))
