@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, get_args, get_origin, get_type_hints
+from typing import Literal, NoReturn, get_args, get_origin, get_type_hints
 
 import click
 
@@ -393,19 +393,34 @@ def _follow(
     interrupted: threading.Event | None = None,
 ) -> list[JobResult]:
     """Show the run's progress over files and each failure as it comes; the results."""
-    finished = []
-    with contextlib.closing(progress.bar(total, "files", "file", quiet=quiet)) as overall:
-        for result in results:
-            if interrupted is not None and interrupted.is_set():
-                raise KeyboardInterrupt  # the file's own work was undone; stop the run
-            if result.status == "failed":
-                _error(result.job.src, result.error)
-            if result.stopped:
-                why = f"outputs cannot be written there ({result.stopped}); run stopped"
-                _error(result.job.dst.parent, why)
-            finished.append(result)
-            overall.update(1)
+    finished: list[JobResult] = []
+    try:
+        with contextlib.closing(progress.bar(total, "files", "file", quiet=quiet)) as overall:
+            for result in results:
+                if interrupted is not None and interrupted.is_set():
+                    raise KeyboardInterrupt  # the file's own work was undone; stop the run
+                if result.status == "failed":
+                    _error(result.job.src, result.error)
+                if result.stopped:
+                    why = f"outputs cannot be written there ({result.stopped}); run stopped"
+                    _error(result.job.dst.parent, why)
+                finished.append(result)
+                overall.update(1)
+    except KeyboardInterrupt:
+        _stop_interrupted(finished, total)
     return finished
+
+
+def _stop_interrupted(finished: list[JobResult], total: int) -> NoReturn:
+    """After Ctrl+C: what is finished, that the file at hand left no output, and how to go
+    on; the shell's exit status for an interrupt."""
+    done = sum(result.status == "done" for result in finished)
+    click.echo(
+        f"interrupted: {done} of {total} anonymized; the file in progress was not written. "
+        "Run the same command again to go on: without --overwrite it skips finished outputs.",
+        err=True,
+    )
+    sys.exit(130)
 
 
 def _explain(anonymizer: Anonymizer) -> None:
