@@ -28,6 +28,7 @@ from anonymize.media import VideoReader, probe
 from anonymize.regions import FileInfo, RegionsFile
 from anonymize.review import OutputExists, ReviewError, ReviewServer, ReviewSession
 from anonymize.review.frames import FrameSource
+from anonymize.review.session import _thumbnail
 from anonymize.types import Box, Region
 
 PADDING = 0.2
@@ -233,6 +234,14 @@ def test_thumbnails_are_obscured_unless_revealed(clip_session) -> None:
     assert cv2.Laplacian(revealed, cv2.CV_64F).var() > 20 * cv2.Laplacian(hidden, cv2.CV_64F).var()
     with pytest.raises(KeyError):
         clip_session.thumbnail_jpeg(99)
+
+
+def test_thumbnails_show_pixels_in_the_shape_a_player_gives_them() -> None:
+    """A face stored 30 x 40 in HDV (pixels shown 4:3 wider) is round on the page."""
+    image = np.zeros((1080, 1440, 3), np.uint8)
+    for pixel_aspect, across in [(1.0, 0.75), (4 / 3, 1.0)]:
+        height, width = _thumbnail(image, Box(500, 500, 530, 540), pixel_aspect).shape[:2]
+        assert max(height, width) == 160 and width / height == pytest.approx(across, rel=0.05)
 
 
 def test_edits_are_saved_at_once(clip_session) -> None:

@@ -45,9 +45,16 @@ return out;
 """
 
 
-def _reframed(samples_dir: Path, dst: Path, crop: tuple[int, int, int, int], size: tuple) -> Path:
+def _reframed(
+    samples_dir: Path,
+    dst: Path,
+    crop: tuple[int, int, int, int],
+    size: tuple,
+    pixel_aspect: Fraction = Fraction(1),
+) -> Path:
     """The sample clip's first frames cut to ``crop`` (x1, y1, x2, y2) and scaled to
-    ``size``, with a regions file holding its faces' true boxes, as detect would write."""
+    ``size`` (stored pixels, shown ``pixel_aspect`` times wider than tall), with a regions
+    file holding its faces' true boxes, as detect would write."""
     truth = json.loads((samples_dir / "faces.json").read_text())["street.mp4"]
     x1, y1, x2, y2 = crop
     sx, sy = size[0] / (x2 - x1), size[1] / (y2 - y1)
@@ -55,6 +62,8 @@ def _reframed(samples_dir: Path, dst: Path, crop: tuple[int, int, int, int], siz
     with av.open(str(samples_dir / "street.mp4")) as inp, av.open(str(dst), "w") as out:
         stream = out.add_stream("libx264", rate=25, options={"preset": "ultrafast"})
         stream.width, stream.height, stream.pix_fmt = *size, "yuv420p"
+        if pixel_aspect != 1:
+            stream.codec_context.sample_aspect_ratio = pixel_aspect
         for index, frame in enumerate(inp.decode(video=0)):
             if index == FRAMES:
                 break
@@ -78,18 +87,22 @@ def _reframed(samples_dir: Path, dst: Path, crop: tuple[int, int, int, int], siz
 
 
 @pytest.mark.parametrize(
-    ("name", "crop", "size"),
+    ("name", "crop", "size", "pixel_aspect"),
     [
-        ("portrait", (60, 0, 465, 720), (720, 1280)),  # a phone held upright
-        ("4k", (0, 0, 1280, 720), (3840, 2160)),
+        ("portrait", (60, 0, 465, 720), (720, 1280), Fraction(1)),  # a phone held upright
+        ("4k", (0, 0, 1280, 720), (3840, 2160), Fraction(1)),
+        ("hdv", (0, 0, 1280, 720), (1440, 1080), Fraction(4, 3)),  # 16:9 stored squeezed
     ],
 )
-def test_every_control_is_on_one_screen(browser, samples_dir, tmp_path, name, crop, size):
+def test_every_control_is_on_one_screen(
+    browser, samples_dir, tmp_path, name, crop, size, pixel_aspect
+):
     from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    src = _reframed(samples_dir, tmp_path / f"{name}.mp4", crop, size)
+    src = _reframed(samples_dir, tmp_path / f"{name}.mp4", crop, size, pixel_aspect)
+    shown = (size[0] * pixel_aspect, size[1])  # as a player shows it
     session = ReviewSession(src, Settings(), Anonymizer(Settings(), detectors=[]))
     server = ReviewServer(session)
     server.start()
@@ -105,13 +118,13 @@ def test_every_control_is_on_one_screen(browser, samples_dir, tmp_path, name, cr
         wait.until(lambda d: d.execute_script(loaded))
         thumbs = "return [...document.querySelectorAll('#tracks img')].every(i => i.naturalWidth)"
         wait.until(lambda d: d.execute_script(thumbs))
-        _assert_on_screen(browser.execute_script(_VISIBLE, CONTROLS), size)
+        _assert_on_screen(browser.execute_script(_VISIBLE, CONTROLS), shown)
         _screenshot(browser, tmp_path, name)
 
         # The drawing panel takes room from the frame, never from the controls.
         browser.execute_script("document.getElementById('draw-panel').hidden = false")
         browser.execute_script("return new Promise(r => requestAnimationFrame(() => r()))")
-        _assert_on_screen(browser.execute_script(_VISIBLE, [*CONTROLS, "draw-add"]), size)
+        _assert_on_screen(browser.execute_script(_VISIBLE, [*CONTROLS, "draw-add"]), shown)
         browser.execute_script("document.getElementById('draw-panel').hidden = true")
 
         # What will be published: one click.
@@ -125,7 +138,7 @@ def test_every_control_is_on_one_screen(browser, samples_dir, tmp_path, name, cr
         session.close()
 
 
-def _assert_on_screen(found: dict, size: tuple[int, int]) -> None:
+def _assert_on_screen(found: dict, size: tuple[float, int]) -> None:
     width, height = found["view"]
     assert (width, height) == SCREEN
     assert found["scroll"][0] <= width and found["scroll"][1] <= height, found["scroll"]

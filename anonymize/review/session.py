@@ -113,6 +113,7 @@ class ReviewSession:
             "record": f"{self.record_path.parent.name}/{self.record_path.name}",
             "times": [round(t, 6) for t in self.frames.times],
             "labels": list(MANUAL_LABELS),
+            "pixel_aspect": float(self.frames.info.pixel_aspect),  # HDV, DV: shown wider
         }
 
     def regions_json(self) -> bytes:
@@ -133,7 +134,7 @@ class ReviewSession:
         """The track at its largest detected box, with some context; obscured unless
         ``reveal``: an editor should not have to look at every face to review a file."""
         index, box = self._thumbnail_source(track)
-        crop = _thumbnail(self._image(index), box)
+        crop = _thumbnail(self._image(index), box, self.frames.info.pixel_aspect)
         if not reveal:
             whole = Region(Box(0, 0, crop.shape[1], crop.shape[0]), "area")
             crop = obscure(crop, [whole], replace(self.settings, mode="blur"))
@@ -231,8 +232,9 @@ def _load_or_detect(src: Path, anonymizer: Anonymizer, progress: Progress | None
     return loaded
 
 
-def _thumbnail(image: np.ndarray, box: Box) -> np.ndarray:
-    """``box`` with some context around it, scaled to thumbnail size."""
+def _thumbnail(image: np.ndarray, box: Box, pixel_aspect: float = 1.0) -> np.ndarray:
+    """``box`` with some context around it, scaled to thumbnail size in the shape a player
+    shows it (``pixel_aspect``: how much wider than tall a pixel is shown)."""
     height, width = image.shape[:2]
     margin_x, margin_y = box.width * _THUMB_MARGIN, box.height * _THUMB_MARGIN
     x1, y1, x2, y2 = (
@@ -242,8 +244,9 @@ def _thumbnail(image: np.ndarray, box: Box) -> np.ndarray:
         .as_list()
     )
     crop = image[y1 : max(y2, y1 + 1), x1 : max(x2, x1 + 1)]
-    scale = _THUMB_PX / max(crop.shape[:2])
-    size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
+    shown_width = crop.shape[1] * pixel_aspect
+    scale = _THUMB_PX / max(shown_width, crop.shape[0])
+    size = (max(1, round(shown_width * scale)), max(1, round(crop.shape[0] * scale)))
     return cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
 
 

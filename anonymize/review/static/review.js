@@ -91,8 +91,11 @@ function frameLoaded() {
 
 // -- overlay ------------------------------------------------------------------------------
 
+// Frame pixels to page pixels, across and down: they differ where the footage's pixels are
+// shown wider than stored (HDV, DV), as a player shows them.
 function scale() {
-  return $("overlay").width / state.regions.input.width;
+  const { width, height } = state.regions.input;
+  return [$("overlay").width / width, $("overlay").height / height];
 }
 
 // The frame is scaled to the largest size the stage holds, whatever its aspect ratio (a
@@ -101,8 +104,9 @@ function fitFrame() {
   if (!state.regions) return;
   const stage = $("stage");
   const { width, height } = state.regions.input;
-  const s = Math.min(stage.clientWidth / width, stage.clientHeight / height);
-  const w = Math.max(1, Math.floor(width * s));
+  const shown = width * state.info.pixel_aspect;
+  const s = Math.min(stage.clientWidth / shown, stage.clientHeight / height);
+  const w = Math.max(1, Math.floor(shown * s));
   const h = Math.max(1, Math.floor(height * s));
   const box = $("frame-box");
   box.style.width = `${w}px`;
@@ -135,7 +139,7 @@ function drawOverlay() {
   const overlay = $("overlay");
   if (!state.regions || !overlay.width) return;
   const ctx = overlay.getContext("2d");
-  const s = scale();
+  const [sx, sy] = scale();
   ctx.clearRect(0, 0, overlay.width, overlay.height);
   ctx.lineWidth = 2;
   ctx.font = "12px system-ui, sans-serif";
@@ -144,7 +148,7 @@ function drawOverlay() {
     ctx.strokeStyle = colour;
     ctx.fillStyle = colour;
     ctx.setLineDash(dashed ? [6, 4] : []);
-    const [x1, y1, x2, y2] = box.map((v) => v * s);
+    const [x1, y1, x2, y2] = box.map((v, i) => v * (i % 2 ? sy : sx));
     ctx.strokeRect(x1, y1, x2 - x1, y2 - y1);
     if (label) ctx.fillText(label, x1 + 2, Math.max(12, y1 - 3));
   };
@@ -167,11 +171,11 @@ function ordered(b) {
 
 function framePoint(event) {
   const rect = $("overlay").getBoundingClientRect();
-  const s = scale();
+  const [sx, sy] = scale();
   const clamp = (v, max) => Math.max(0, Math.min(max, v));
   return {
-    x: clamp((event.clientX - rect.left) / s, state.regions.input.width),
-    y: clamp((event.clientY - rect.top) / s, state.regions.input.height),
+    x: clamp((event.clientX - rect.left) / sx, state.regions.input.width),
+    y: clamp((event.clientY - rect.top) / sy, state.regions.input.height),
   };
 }
 
