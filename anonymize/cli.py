@@ -520,7 +520,10 @@ def _summarise(
             f"{counts['done']} anonymized, {counts['skipped']} skipped, {counts['failed']} failed",
             err=True,
         )
-        if counts["done"] or counts["skipped"]:
+        # Skipped as finished, an output is there; skipped as not attempted, it is not.
+        if any(
+            r.status == "done" or (r.status == "skipped" and r.job.dst.exists()) for r in results
+        ):
             click.echo(f"outputs: {outputs}", err=True)
             click.echo(f"audit records: {records.describe()}", err=True)
         else:  # naming the file a failed run would have written sends the user looking for it

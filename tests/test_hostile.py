@@ -670,6 +670,7 @@ def test_a_read_only_output_folder_stops_the_run_and_keeps_earlier_outputs(tmp_p
             if args:  # a.jpg is attempted, refused, and the run stops
                 assert errors[0].startswith(f"error: {src / 'a.jpg'}: cannot write JPEG (Read-")
                 assert "not attempted" in result.stderr
+                assert "outputs: none written" in result.stderr
             else:  # a.jpg is done already; b.mp4 is refused
                 assert errors[0] == (
                     f"error: {src / 'b.mp4'}: cannot create the output (Read-only file system)"
