@@ -196,8 +196,9 @@ def test_a_file_named_twice_is_done_once(samples_dir, tmp_path):
 def test_files_a_folder_run_leaves_alone_are_named(samples_dir, tmp_path):
     folder = tmp_path / "in"
     (folder / ".cache").mkdir(parents=True)
+    (folder / "anonymize-audit").mkdir()  # records of an earlier run of one of its files
     shutil.copy(samples_dir / "portrait.jpg", folder / "a.jpg")
-    for name in ("notes.txt", "clip.wmv", ".DS_Store", ".cache/x.bin"):
+    for name in ("notes.txt", "clip.wmv", ".DS_Store", ".cache/x.bin", "anonymize-audit/b.json"):
         (folder / name).write_text("x")
     result = _run(str(folder), "-o", str(tmp_path / "out"))
     assert result.exit_code == 0

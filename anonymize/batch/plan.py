@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from anonymize import media
-from anonymize.audit import neutral_name, record_path
+from anonymize.audit import AUDIT_FOLDER, neutral_name, record_path
 from anonymize.errors import UserError, show_path
 
 __all__ = ["MEDIA_EXTENSIONS", "Job", "PlanError", "beside", "left_out", "plan"]
@@ -115,8 +115,8 @@ def _record(audit: Path | None, output_name: Path) -> Path | None:
 
 def left_out(inputs: Sequence[Path], output: Path | None) -> list[Path]:
     """The files under the input folders that no job takes, being neither video nor photo
-    (hidden files and folders aside): a user who thinks a folder was done must hear what
-    was not."""
+    (hidden files and folders, and the tool's own audit records, aside): a user who thinks
+    a folder was done must hear what was not."""
     found = []
     for item in inputs:
         if item.is_dir():
@@ -125,7 +125,10 @@ def left_out(inputs: Sequence[Path], output: Path | None) -> list[Path]:
                 path
                 for path in _files(item, skip)
                 if not _is_media(path)
-                and not any(part.startswith(".") for part in path.relative_to(item).parts)
+                and not any(
+                    part.startswith(".") or part == AUDIT_FOLDER
+                    for part in path.relative_to(item).parts
+                )
             ]
     return found
 
