@@ -24,7 +24,6 @@ import cv2
 import numpy as np
 
 from anonymize.background import together
-from anonymize.detect.aspect import SquarePixels
 from anonymize.detect.base import (
     Detector,
     FaintDetector,
@@ -32,6 +31,7 @@ from anonymize.detect.base import (
     QuickDetector,
     SizedDetector,
 )
+from anonymize.detect.shown import Shown
 from anonymize.errors import UserError
 from anonymize.evidence import Evidence
 from anonymize.motion import CameraMotion
@@ -179,8 +179,8 @@ class Analysis:
     frame is seen alone, as a photo is;
     ``obscure_failed`` covers a frame whole when a detector fails on it, where otherwise the
     failure ends the file. ``stages``, when given, collects the CPU time of each step.
-    ``pixel_aspect`` (``MediaInfo.pixel_aspect``): detectors see frames whose pixels are
-    not square as they are shown (:mod:`anonymize.detect.aspect`).
+    ``pixel_aspect`` and ``interlaced`` (from ``MediaInfo``): detectors see frames as a
+    player shows them, fields blended and pixels square (:mod:`anonymize.detect.shown`).
     """
 
     def __init__(
@@ -193,9 +193,10 @@ class Analysis:
         tracker: TrackerConfig | None = None,
         video: bool = False,
         pixel_aspect: Fraction = Fraction(1),
+        interlaced: bool = False,
     ) -> None:
         self.detectors = list(detectors)
-        self.shown = SquarePixels(pixel_aspect, frame_size)
+        self.shown = Shown(frame_size, pixel_aspect, interlaced)
         self.video = video
         self.frame_size = frame_size
         self.every = every
@@ -227,7 +228,7 @@ class Analysis:
             with measure("schedule"):
                 full = schedule.is_key(frame.index, small, _scaled(motion.matrix, scale), cut)
             self.evidence.follow(motion.matrix, cut)
-            with measure("square pixels"):
+            with measure("as shown"):
                 image = self.shown.view(frame.image)
             detections = self._detect(frame.index, image, full, motion.matrix, cut)
             own = []
@@ -272,7 +273,7 @@ class Analysis:
         motion: np.ndarray,
         cut: bool,
     ) -> list[Detection] | None:
-        """Detections for frame ``index`` (seen as ``image``, its square-pixel view), in the
+        """Detections for frame ``index`` (seen as ``image``, its view as shown), in the
         stored frame's pixels, or None when the frame must be obscured whole.
 
         On a video's keyframes, what a detector found too faintly to keep (``FaintDetector``)

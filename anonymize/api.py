@@ -162,6 +162,7 @@ class Anonymizer:
             obscure_failed=self.settings.on_error == "obscure-frame",
             stages=self.stages,
             pixel_aspect=info.pixel_aspect,
+            interlaced=info.field_order != "progressive",
         )
         with closing(self._decoded(src, info)) as frames:
             for frame, regions in analysis.run(_counted(frames, progress)):

@@ -1,6 +1,6 @@
 """Speed, memory and face coverage of anonymize and deface, side by side on the same 1080p clips.
 
-    nice .venv/bin/python benchmarks/speed.py                    # all three clips, about an hour
+    nice .venv/bin/python benchmarks/speed.py                    # every clip, about an hour and a half
     nice .venv/bin/python benchmarks/speed.py --clips street     # the real clip only
     nice .venv/bin/python benchmarks/speed.py --frames 20 --long-seconds 5   # a quick trial
     nice .venv/bin/python benchmarks/speed.py --clips street --rounds 3   # medians of 3 turns
@@ -24,6 +24,11 @@ by default ``~/.cache/anonymize-benchmarks``, never in the repository):
   1440x1080 pixels tagged to be shown 4:3 wider (SAR 4:3), x264 CRF 12; its boxes squeezed
   alike. Faces are stored three quarters as wide as they are shown: a detector that looked
   at the stored pixels would see every face narrower than it is.
+* ``interlaced``: the ``truth`` clip's shots filmed as 25 interlaced frames a second (as DV,
+  HDV 1080i and broadcast recordings are): each frame's top field from one rendered frame
+  and its bottom field from the next, so half as many frames, coded top field first; each
+  face's box spans its place in both fields. What moved between the fields is combed into
+  alternate lines, as on such a camera filming twice as fast a motion.
 
 Each clip goes through, as separate processes one after another:
 
@@ -121,7 +126,7 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 TARGET_VS_DEFACE = 5.0
 TARGET_VS_FLOOR = 0.25
 TARGET_PEAK_MB = 1500.0
-CLIPS = ("street", "long", "truth", "hdv")
+CLIPS = ("street", "long", "truth", "hdv", "interlaced")
 
 
 @dataclass(frozen=True)
@@ -524,7 +529,22 @@ def hdv_clip(data: Path, cache: Path, shots: int, frames: int | None) -> Clip:
     return Clip("hdv", path, count_frames(path), boxes_path)
 
 
-def _write_truth(data: Path, path: Path, shots: int, total: int) -> list[dict]:
+def interlaced_clip(data: Path, cache: Path, shots: int, frames: int | None) -> Clip:
+    """The ``truth`` clip's shots as 25i, fields from successive frames, with their boxes."""
+    total = shots * SHOT_LENGTH // 2 if frames is None else min(frames, shots * SHOT_LENGTH // 2)
+    name = f"interlaced_{shots}x{SHOT_LENGTH}_seed0_{total}f_v{CACHE_VERSION}"
+    path, boxes_path = cache / f"{name}.mp4", cache / f"{name}.json"
+    if not (path.exists() and boxes_path.exists()):
+        print(f"making {path}", file=sys.stderr, flush=True)
+        truth = _write_truth(data, _partial(path), shots, total, interlaced=True)
+        boxes_path.write_text(json.dumps(truth))
+        _partial(path).rename(path)
+    return Clip("interlaced", path, count_frames(path), boxes_path)
+
+
+def _write_truth(
+    data: Path, path: Path, shots: int, total: int, interlaced: bool = False
+) -> list[dict]:
     import numpy as np
     from av.video.reformatter import ColorRange
     from moving_sequences import load_shots  # beside this file
@@ -536,25 +556,28 @@ def _write_truth(data: Path, path: Path, shots: int, total: int) -> list[dict]:
 
     truth: list[dict] = []
     with av.open(str(path), mode="w") as out:
-        stream = out.add_stream("libx264", rate=FPS, options=TRUTH_X264)
+        options = {**TRUTH_X264, "x264-params": "tff=1"} if interlaced else TRUTH_X264
+        stream = out.add_stream("libx264", rate=FPS, options=options)
         stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
         context = stream.codec_context
         context.colorspace = context.color_primaries = context.color_trc = 1  # BT.709
         context.color_range = 1  # limited
         folder = data / "faces_wider_val"
         for shot in load_shots(folder, shots, SHOT_LENGTH, 0, (WIDTH, HEIGHT)):
-            for t, image in enumerate(shot.frames[: total - len(truth)]):
+            for t in range(0, SHOT_LENGTH, 2 if interlaced else 1):
+                if len(truth) == total:
+                    break
+                image, faces, seen, ignore = _pictured(shot, t, interlaced)
                 frame = av.VideoFrame.from_ndarray(image, format="bgr24").reformat(
                     format="yuv420p", dst_colorspace="itu709", dst_color_range=ColorRange.MPEG
                 )
                 frame.pts, frame.time_base = len(truth), Fraction(1, FPS)
                 out.mux(stream.encode(frame))
-                seen = shot.visible[t]
-                hidden = np.concatenate([shot.faces[t][~seen], shot.ignore[t]])
+                hidden = np.concatenate([faces[~seen], ignore])
                 truth.append(
                     {
                         "shot": shot.name,
-                        "boxes": xywh(shot.faces[t][seen]),
+                        "boxes": xywh(faces[seen]),
                         "ignore": xywh(hidden.reshape(-1, 4)),
                     }
                 )
@@ -562,6 +585,22 @@ def _write_truth(data: Path, path: Path, shots: int, total: int) -> list[dict]:
                 break
         out.mux(stream.encode(None))
     return truth
+
+
+def _pictured(shot, t: int, interlaced: bool) -> tuple:
+    """Frame ``t`` of a shot as the clip holds it (picture, face boxes, which are visible,
+    ignore boxes): as rendered, or (interlaced) its top field with the bottom field of frame
+    ``t + 1``, each face's box spanning both and visible where it is in both."""
+    import numpy as np
+
+    if not interlaced:
+        return shot.frames[t], shot.faces[t], shot.visible[t], shot.ignore[t]
+    image = shot.frames[t].copy()
+    image[1::2] = shot.frames[t + 1][1::2]
+    a, b = shot.faces[t], shot.faces[t + 1]
+    faces = np.concatenate([np.minimum(a[:, :2], b[:, :2]), np.maximum(a[:, 2:], b[:, 2:])], 1)
+    ignore = np.concatenate([shot.ignore[t], shot.ignore[t + 1]])
+    return image, faces, shot.visible[t] & shot.visible[t + 1], ignore
 
 
 # -- coverage ------------------------------------------------------------------------------
@@ -931,6 +970,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "long": lambda: long_clip(args.data, cache, args.long_seconds, args.frames),
         "truth": lambda: truth_clip(args.data, cache, args.shots, args.frames),
         "hdv": lambda: hdv_clip(args.data, cache, args.shots, args.frames),
+        "interlaced": lambda: interlaced_clip(args.data, cache, args.shots, args.frames),
     }
     results = []
     with tempfile.TemporaryDirectory(prefix="anonymize-speed-") as work:

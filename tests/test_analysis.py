@@ -194,3 +194,30 @@ def test_pixels_shown_wider_than_stored_are_seen_as_shown_and_found_where_stored
         (box,) = [r.box for r in regions]
         assert abs(box.x1 - 85) <= 1.5 and abs(box.x2 - 116) <= 1.5  # back in stored pixels
         assert abs(box.y1 - 70) <= 1.5 and abs(box.y2 - 111) <= 1.5
+
+
+class _SolidOnly(_Sized):
+    """Finds the bright shape of a frame only where it is solid, as a face detector finds
+    faces only whole: a shape combed into alternate lines is not found."""
+
+    def detect(self, frame: np.ndarray) -> list[Detection]:
+        mask = (frame[..., 0] > 128).astype(np.uint8)
+        x, y, w, h = cv2.boundingRect(cv2.findNonZero(mask))
+        solid = mask[y : y + h, x : x + w].mean() > 0.9
+        return [Detection(Box(x, y, x + w, y + h), 0.9, "face")] if solid else []
+
+    detect_quick = detect
+
+
+def test_interlaced_frames_are_seen_with_their_fields_blended() -> None:
+    # Someone moved between the two fields: the odd lines show them 12 px further right.
+    combed = np.zeros((180, 320, 3), np.uint8)
+    combed[70:110:2, 100:140] = 255
+    combed[71:111:2, 112:152] = 255
+    frames = [Frame(index=i, time=i / 25, image=combed) for i in range(4)]
+    as_stored = list(Analysis([_SolidOnly()], (320, 180), every=2, video=True).run(frames))
+    assert all(not regions for _, regions in as_stored)
+    shown = Analysis([_SolidOnly()], (320, 180), every=2, video=True, interlaced=True)
+    for _, regions in shown.run(frames):
+        (box,) = [r.box for r in regions]
+        assert box.x1 <= 112 and box.x2 >= 140 and box.y1 <= 71 and box.y2 >= 109

@@ -58,11 +58,14 @@ def _make_clip(
     rotation: int | None = None,
     audio: str | None = None,
     pixel_aspect: Fraction | None = None,
+    fields: str | None = None,
 ) -> None:
-    """A clip with frames at exactly ``pts`` (variable rate allowed), optionally with audio."""
+    """A clip with frames at exactly ``pts`` (variable rate allowed), optionally with audio;
+    ``fields`` ("tff" or "bff") codes it interlaced."""
     width, height = size
     with av.open(str(path), "w") as out:
-        video = out.add_stream(codec, rate=25)
+        options = {"x264-params": f"{fields}=1"} if fields else {}
+        video = out.add_stream(codec, rate=25, options=options)
         video.width, video.height, video.pix_fmt = width, height, pix_fmt
         video.time_base = time_base
         video.codec_context.time_base = time_base
@@ -370,11 +373,31 @@ def test_the_shape_a_player_gives_pixels_is_read_and_kept_in_the_output(
     assert probe(dst).pixel_aspect == upright  # shown as the input was, not squeezed
 
 
+@pytest.mark.parametrize(
+    "fields, rotation, upright",
+    [
+        ("tff", None, "tff"),  # HDV 1080i, broadcast recordings
+        ("bff", None, "bff"),  # DV
+        ("tff", 180, "bff"),  # upside down, the bottom field is on top
+        ("tff", -90, "progressive"),  # on its side, fields are columns: no encoder keeps them
+    ],
+)
+def test_interlaced_video_is_written_interlaced_in_its_field_order(
+    tmp_path: Path, fields: str, rotation: int | None, upright: str
+) -> None:
+    src, dst = tmp_path / "fields.mp4", tmp_path / "out.mp4"
+    _make_clip(src, list(range(0, 200, 40)), rotation=rotation, fields=fields)
+    assert probe(src).field_order == upright
+    _copy(src, dst)
+    assert probe(dst).field_order == upright  # players show its fields one after the other
+
+
 def test_square_pixels_are_written_square(tmp_path: Path) -> None:
     src, dst = tmp_path / "plain.mp4", tmp_path / "out.mp4"
     _make_clip(src, list(range(0, 200, 40)))
     _copy(src, dst)
     assert probe(src).pixel_aspect == probe(dst).pixel_aspect == 1
+    assert probe(src).field_order == probe(dst).field_order == "progressive"
     with av.open(str(dst)) as container:
         assert not container.streams.video[0].sample_aspect_ratio
 

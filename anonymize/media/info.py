@@ -59,7 +59,9 @@ class MediaInfo:
     crafted file can lie, so nothing should depend on them. ``time_base`` is the video
     stream's, the unit of ``Frame.pts``. ``pixel_aspect`` is how much wider than tall a
     player shows one pixel of the upright frame: 1 for most footage, 4/3 for HDV's 1440 x
-    1080 shown as 16:9, 64/45 for widescreen PAL DV.
+    1080 shown as 16:9, 64/45 for widescreen PAL DV. ``field_order`` says whether a video
+    is interlaced (each frame two fields filmed apart in time), and which field a player
+    shows first: ``"tff"`` (top), ``"bff"`` (bottom) or ``"progressive"``.
     """
 
     path: Path
@@ -75,3 +77,4 @@ class MediaInfo:
     time_base: Fraction | None = None
     codec: str = ""
     pixel_aspect: Fraction = Fraction(1)
+    field_order: Literal["progressive", "tff", "bff"] = "progressive"

@@ -14,6 +14,7 @@ import stat
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
+from typing import Literal
 
 import av
 
@@ -43,6 +44,8 @@ _SAFE_INPUT = {
 }
 
 _MAX_PIXEL_ASPECT = 4
+# FFmpeg's AVFieldOrder (TT, BB, TB, BT), by the field a player shows first.
+_FIELD_ORDERS: dict[int, Literal["tff", "bff"]] = {2: "tff", 3: "bff", 4: "bff", 5: "tff"}
 
 
 def probe(path: Path) -> MediaInfo:
@@ -153,6 +156,7 @@ def _probe_video(path: Path) -> MediaInfo:
             time_base=time_base,
             codec=stream.codec_context.name,
             pixel_aspect=_pixel_aspect(stream, rotation),
+            field_order=_field_order(stream, rotation),
         )
 
 
@@ -167,6 +171,21 @@ def _pixel_aspect(stream: av.VideoStream, rotation: int) -> Fraction:
     if not sar or not 1 / _MAX_PIXEL_ASPECT <= sar <= _MAX_PIXEL_ASPECT:
         return Fraction(1)
     return 1 / Fraction(sar) if rotation in (90, 270) else Fraction(sar)
+
+
+def _field_order(stream: av.VideoStream, rotation: int) -> Literal["progressive", "tff", "bff"]:
+    """Which field of an interlaced picture a player shows first, in the upright frame.
+
+    FFmpeg's decoder says it once the first frame is decoded. A picture turned upside down
+    swaps its fields; one turned on its side has them as columns, which no encoder keeps, so
+    it is taken as progressive (as it was before).
+    """
+    order = _FIELD_ORDERS.get(stream.codec_context.field_order, "progressive")
+    if order == "progressive" or rotation in (90, 270):
+        return "progressive"
+    if rotation == 180:
+        return "bff" if order == "tff" else "tff"
+    return order
 
 
 def _check_size(width: int, height: int) -> None:

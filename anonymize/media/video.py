@@ -65,6 +65,7 @@ _FILE_SYSTEM_ERRORS = frozenset(
 )
 _FULL_RANGE = 2
 _LIMITED_RANGE = 1
+_FIELD_ORDER_CODES = {"tff": 2, "bff": 3}  # FFmpeg's AV_FIELD_TT and AV_FIELD_BB
 
 
 class VideoReader:
@@ -424,6 +425,8 @@ def _add_video_stream(
         context.color_range = _LIMITED_RANGE
         if source.pixel_aspect != 1:  # HDV, DV: shown wider than stored, as the input was
             context.sample_aspect_ratio = source.pixel_aspect
+        if codec == "libx264" and source.field_order != "progressive":
+            context.field_order = _FIELD_ORDER_CODES[source.field_order]
     rate = _rate(source.fps, 100000)
     if rate:
         stream.codec_context.framerate = rate
@@ -570,6 +573,8 @@ def _codec_for(suffix: str, source: MediaInfo, settings: Settings) -> tuple[str,
     options = {"crf": str(settings.quality), **X264_OPTIONS}
     if suffix == ".avi":
         options["bf"] = "0"  # AVI stores no presentation order, so no B-frames
+    if source.field_order != "progressive":  # coded as fields, so players show them so
+        options["x264-params"] += f":{source.field_order}=1"
     return "libx264", pix_fmt, options
 
 
