@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Literal, cast, get_args
+from dataclasses import asdict, dataclass, fields
+from typing import Literal, cast, get_args, get_origin, get_type_hints
 
 __all__ = [
     "MODES",
@@ -61,6 +61,26 @@ class Settings:
     backend: Literal["auto", "openvino", "onnxruntime"] = "auto"
 
     def __post_init__(self) -> None:
+        """Refuse what the CLI's choices would refuse: through the Python API a misspelt
+        value must not pass quietly, least of all one that turns detection off."""
+        if isinstance(self.targets, str):  # "faces" is the tuple ("faces",), not 5 letters
+            object.__setattr__(self, "targets", (self.targets,))
+        wrong = [t for t in self.targets if t not in TARGETS]
+        if wrong or not self.targets:
+            raise ValueError(
+                f"targets must be some of {', '.join(TARGETS)}, not {tuple(self.targets)!r}"
+            )
+        hints = get_type_hints(Settings)
+        for name in (f.name for f in fields(self)):
+            choices = get_args(hints[name]) if get_origin(hints[name]) is Literal else ()
+            if choices and getattr(self, name) not in choices:
+                raise ValueError(
+                    f"{name} must be one of {', '.join(choices)}, not {getattr(self, name)!r}"
+                )
+        if not 0 <= self.padding <= 2:
+            raise ValueError(f"padding must be from 0 to 2, not {self.padding!r}")
+        if not 0 <= self.quality <= 51:
+            raise ValueError(f"quality (x264 CRF) must be from 0 to 51, not {self.quality!r}")
         if self.keyframes < 1:
             raise ValueError("keyframes must be at least 1")
 

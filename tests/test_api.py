@@ -250,3 +250,25 @@ def test_blas_runs_on_one_thread_while_a_file_runs_and_is_restored_after(tmp_pat
     Anonymizer(Settings(), detectors=[detector]).detect(src)
     assert detector.seen and all(threads and set(threads) == {1} for threads in detector.seen)
     assert blas_threads() == before
+
+
+@pytest.mark.parametrize(
+    "wrong",
+    [
+        {"targets": ("face",)},  # would find nothing: every face left readable
+        {"targets": ()},
+        {"targets": "plate"},
+        {"mode": "mosiac"},
+        {"sensitivity": "normal"},
+        {"padding": -0.4},
+        {"quality": 60},
+        {"keyframes": 0},
+    ],
+)
+def test_a_misspelt_setting_is_refused_not_ignored(wrong: dict) -> None:
+    with pytest.raises(ValueError, match=next(iter(wrong))):
+        Settings(**wrong)
+
+
+def test_one_target_may_be_given_as_a_word() -> None:
+    assert Settings(targets="faces").targets == ("faces",)
