@@ -20,6 +20,7 @@ from threadpoolctl import threadpool_limits
 
 from anonymize import media
 from anonymize.analysis import Analysis, AnalysisError, StageTimes
+from anonymize.audit import default_record
 from anonymize.background import Ordered, prefetch
 from anonymize.config import Settings
 from anonymize.detect import build_detectors
@@ -48,7 +49,9 @@ def report_path(output: Path) -> Path:
     return output.with_name(output.name + ".json")
 
 
-# Where a report goes: True beside the output (``report_path``), a path there, False nowhere.
+# Where a report goes: True in the audit folder beside the input, as the CLI's default puts
+# it (``audit.default_record``), a path there, False nowhere. Never beside the output unless
+# asked for by path (``report_path``): it names and hashes the input.
 Report = bool | Path
 
 
@@ -91,7 +94,7 @@ class Anonymizer:
         self, src: Path, dst: Path, report: Report = True, progress: Progress | None = None
     ) -> RegionsFile:
         """Detect and render ``src`` into ``dst``, and write the report where ``report`` says:
-        beside ``dst`` (True), at a path (an audit folder's record), or not at all (False)."""
+        in ``anonymize-audit/`` beside ``src`` (True), at a path, or not at all (False)."""
         src, dst = Path(src), Path(dst)
         _refuse_overwriting_input(src, dst)
         info = media.probe(src)
@@ -101,7 +104,9 @@ class Anonymizer:
             found = _Found(src, info)
             self._encoder.video(tmp, info, found.recording(self._analysed(src, info, progress)))
             regions = self._regions_file(found)
-            _record_output(regions, tmp, dst, info, regions.input.frame_count, report)
+            _record_output(
+                regions, tmp, dst, info, regions.input.frame_count, _target(report, src, dst)
+            )
         return regions
 
     def detect(self, src: Path, progress: Progress | None = None) -> RegionsFile:
@@ -143,7 +148,7 @@ class Anonymizer:
                 raise AnalysisError(
                     f"decoded {count} frames but the regions cover {regions.input.frame_count}"
                 )
-            _record_output(regions, tmp, dst, info, count, report)
+            _record_output(regions, tmp, dst, info, count, _target(report, src, dst))
         return regions
 
     def _decoded(self, src: Path, info: MediaInfo) -> Iterator[Frame]:
@@ -222,14 +227,21 @@ class _Encoder:
             writer.write(frame, image, changed)
 
 
-def _record_output(
-    regions: RegionsFile, tmp: Path, dst: Path, info: MediaInfo, count: int, report: Report
-) -> None:
-    """Record the finished output (still under its temporary name) and write the report."""
-    regions.output = replace(_file_info(tmp, info, frame_count=count), name=dst.name)
+def _target(report: Report, src: Path, dst: Path) -> Path | None:
+    """The file ``report`` names for the record of ``src`` rendered to ``dst``, if any."""
     if report is False:
+        return None
+    return default_record(src, dst) if report is True else Path(report)
+
+
+def _record_output(
+    regions: RegionsFile, tmp: Path, dst: Path, info: MediaInfo, count: int, target: Path | None
+) -> None:
+    """Record the finished output (still under its temporary name) and write the report to
+    ``target`` (none: no report)."""
+    regions.output = replace(_file_info(tmp, info, frame_count=count), name=dst.name)
+    if target is None:
         return
-    target = report_path(dst) if report is True else Path(report)
     target.parent.mkdir(parents=True, exist_ok=True)
     save(regions, target)
 

@@ -29,6 +29,7 @@ __all__ = [
     "AUDIT_FOLDER",
     "claim_record",
     "default_folder",
+    "default_record",
     "inside",
     "neutral_name",
     "record_path",
@@ -48,6 +49,13 @@ def record_path(folder: Path, output_name: Path) -> Path:
     """The record of the output whose path, relative to its output folder, is
     ``output_name``: the same relative path in ``folder`` plus ``.json``."""
     return folder / output_name.with_name(output_name.name + ".json")
+
+
+def default_record(src: Path, output: Path) -> Path:
+    """Where the record of ``src`` made into ``output`` goes when no folder is named: the
+    audit folder beside ``src``, under ``output``'s name (``claim_record``)."""
+    output = Path(output)
+    return claim_record(record_path(default_folder(src), Path(output.name)), output)
 
 
 def claim_record(path: Path, output: Path) -> Path:

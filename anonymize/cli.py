@@ -24,7 +24,7 @@ from typing import Literal, NoReturn, get_args, get_origin, get_type_hints
 import click
 
 from anonymize import __version__, media, progress
-from anonymize.api import Anonymizer, Progress
+from anonymize.api import Anonymizer, Progress, report_path
 from anonymize.audit import AUDIT_FOLDER, claim_record, inside, record_path
 from anonymize.audit import default_folder as default_audit_folder
 from anonymize.batch import (
@@ -615,7 +615,11 @@ def render(
         output.parent.mkdir(parents=True, exist_ok=True)
         with _frame_progress(src, quiet) as frames_done:
             anonymizer.render(
-                src, output, regions, progress=frames_done, report=record or records.write
+                src,
+                output,
+                regions,
+                progress=frames_done,
+                report=record or (records.write and report_path(output)),
             )
     click.echo(f"wrote {show_path(output)}", err=True)
     where = show_path(record) if record else records.describe()

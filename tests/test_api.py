@@ -216,10 +216,13 @@ def test_the_report_is_written_before_the_output_takes_its_name(tmp_path, monkey
     monkeypatch.setattr("anonymize.api.save", full_disk)
     with pytest.raises(OSError, match="No space"):
         Anonymizer(Settings(), detectors=[_Fake()]).anonymize_file(src, tmp_path / "out.mp4")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]  # no output without report
+    files = sorted(p.name for p in tmp_path.rglob("*") if p.is_file())
+    assert files == ["in.mp4"]  # no output without its report
     monkeypatch.undo()
     regions = Anonymizer(Settings(), detectors=[_Fake()]).anonymize_file(src, tmp_path / "out.mp4")
-    report = json.loads((tmp_path / "out.mp4.json").read_text())
+    # In the audit folder beside the input, as the CLI puts it; never beside the output.
+    assert not (tmp_path / "out.mp4.json").exists()
+    report = json.loads((tmp_path / "anonymize-audit" / "out.mp4.json").read_text())
     assert (
         report["output"]["sha256"]
         == hashlib.sha256((tmp_path / "out.mp4").read_bytes()).hexdigest()

@@ -28,7 +28,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from anonymize.api import Anonymizer
+from anonymize.api import Anonymizer, report_path
 from anonymize.batch import Job, JobResult, plan, run_jobs
 from anonymize.cli import main
 from anonymize.config import Settings
@@ -190,7 +190,7 @@ def test_local_pool_writes_what_one_process_writes(archive, tmp_path, monkeypatc
     anonymizer = Anonymizer(SETTINGS, detectors=recording(tmp_path / "one.frames", SETTINGS))
     for job in plan((archive,), tmp_path / "one"):
         job.dst.parent.mkdir(parents=True, exist_ok=True)
-        anonymizer.anonymize_file(job.src, job.dst)
+        anonymizer.anonymize_file(job.src, job.dst, report=report_path(job.dst))  # as the pool
         source, result = _decoded(job.src)[0], _decoded(job.dst)[0]
         assert np.abs(source.astype(int) - result).max() > 100  # the square's detail is gone
     _assert_same_outputs(archive, tmp_path / "pool", tmp_path / "one")

@@ -63,10 +63,7 @@ def record_path(src: Path) -> Path:
     """Where the review's render puts its audit record: in the audit folder beside ``src``,
     as the CLI does, never beside the output that will be published (nor over the record
     of another safe copy of the same name: ``claim_record``)."""
-    output = output_path(src)
-    return audit.claim_record(
-        audit.record_path(audit.default_folder(src), Path(output.name)), output
-    )
+    return audit.default_record(src, output_path(src))
 
 
 class ReviewSession:
