@@ -374,3 +374,44 @@ def test_closing_stops_a_render_and_leaves_no_partial_file(tmp_path: Path) -> No
     status = session.status()
     assert status.state == "failed" and "stopped" in status.message
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "clip.mp4.regions.json"]
+
+
+_FRAME_HASH = """
+const img = document.getElementById('frame');
+if (!img.complete || !img.naturalWidth) return null;
+const c = document.createElement('canvas');
+c.width = img.naturalWidth; c.height = img.naturalHeight;
+const ctx = c.getContext('2d'); ctx.drawImage(img, 0, 0);
+const d = ctx.getImageData(0, 0, c.width, c.height).data;
+let h = 0; for (let i = 0; i < d.length; i += 7) h = (h * 31 + d[i]) | 0;
+return h;
+"""
+
+
+def test_the_published_preview_shows_each_edit_at_once(street, browser) -> None:
+    """Left visible, a face shows in the preview of what will be published; covered
+    again, it is hidden again, without leaving the frame."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    src, _ = street
+    session = ReviewSession(src, Settings(), Anonymizer(Settings(), detectors=[]))
+    server = ReviewServer(session)
+    server.start()
+    try:
+        browser.get(server.url)
+        wait = WebDriverWait(browser, 60, ignored_exceptions=[StaleElementReferenceException])
+        wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready"))
+        browser.find_element(By.ID, "preview-switch").click()
+        wait.until(lambda d: "obscured=1" in d.find_element(By.ID, "frame").get_attribute("src"))
+        covered = wait.until(lambda d: d.execute_script(_FRAME_HASH))
+        keep = 'li[data-track="1"] button.keep'
+        browser.find_element(By.CSS_SELECTOR, keep).click()
+        wait.until(lambda d: (d.execute_script(_FRAME_HASH) or covered) != covered)
+        browser.find_element(By.CSS_SELECTOR, keep).click()
+        wait.until(lambda d: d.execute_script(_FRAME_HASH) == covered)
+    finally:
+        server.shutdown()
+        server.server_close()
+        session.close()

@@ -17,6 +17,7 @@ const state = {
   drawn: null, // the finished box waiting to be added
   selected: null, // id of the selected drawn region (for keyframes)
   reveal: new Set(), // tracks whose thumbnails the editor chose to see
+  version: 0, // edits seen: part of a preview's address, so each edit shows at once
 };
 
 function url(path, params = {}) {
@@ -49,6 +50,7 @@ function say(text, isError = false) {
 
 function setRegions(regions) {
   state.regions = regions;
+  state.version += 1; // the preview of a frame changes with every edit: fetch it anew
   state.byFrame = new Map(regions.frames.map((f) => [f.index, f.regions]));
   renderTracks();
   renderManual();
@@ -75,7 +77,7 @@ function showFrame(index, force = false) {
     return;
   }
   state.loading = true;
-  const params = $("preview").checked ? { obscured: "1" } : {};
+  const params = $("preview").checked ? { obscured: "1", v: state.version } : {};
   $("frame").src = url(`/api/frame/${index}.jpg`, params);
 }
 
