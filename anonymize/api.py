@@ -22,7 +22,7 @@ from anonymize import media
 from anonymize.analysis import Analysis, AnalysisError, StageTimes
 from anonymize.audit import default_record
 from anonymize.background import Ordered, prefetch
-from anonymize.config import Settings
+from anonymize.config import RENDERED, Settings
 from anonymize.detect import build_detectors
 from anonymize.detect.base import Detector
 from anonymize.media import MediaInfo, VideoReader, VideoWriter, atomic_output
@@ -148,6 +148,8 @@ class Anonymizer:
                 raise AnalysisError(
                     f"decoded {count} frames but the regions cover {regions.input.frame_count}"
                 )
+            drawn = {k: v for k, v in self.settings.to_dict().items() if k in RENDERED}
+            regions.settings = {**regions.settings, **drawn}
             _record_output(regions, tmp, dst, info, count, _target(report, src, dst))
         return regions
 

@@ -7,6 +7,7 @@ from typing import Literal, cast, get_args, get_origin, get_type_hints
 
 __all__ = [
     "MODES",
+    "RENDERED",
     "SENSITIVITIES",
     "SHAPES",
     "TARGETS",
@@ -27,6 +28,9 @@ SENSITIVITIES: tuple[Sensitivity, ...] = get_args(Sensitivity)
 MODES: tuple[Mode, ...] = get_args(Mode)
 SHAPES: tuple[Shape, ...] = get_args(Shape)
 TARGETS = ("faces", "plates")
+# What render itself decides, whatever the regions file's own settings (from detect) say: its
+# record must say how the output was drawn and written.
+RENDERED = ("mode", "shape", "plate_mode", "audio", "keep_metadata", "quality")
 
 
 @dataclass(frozen=True)

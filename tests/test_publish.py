@@ -155,12 +155,16 @@ def test_render_writes_its_record_in_the_audit_folder_too(samples_dir, tmp_path)
     assert _run("detect", str(photo), "--targets", "faces").exit_code == 0
     out = tmp_path / "publish" / "safe.jpg"
     regions = raw / f"{PHOTO}.regions.json"
-    result = _run("render", str(photo), "--regions", str(regions), "-o", str(out))
+    result = _run(
+        "render", str(photo), "--regions", str(regions), "-o", str(out), "--mode", "solid"
+    )
     assert result.exit_code == 0, result.stderr
     assert _check_published(out.parent, raw) == ["safe.jpg"]
     record = raw / "anonymize-audit" / "safe.jpg.json"
     assert f"audit record: {record}" in result.stderr
     assert load_regions(record).input.name == PHOTO
+    assert load_regions(record).settings["mode"] == "solid"  # how it was drawn, not found
+    assert load_regions(regions).settings["mode"] == "blur"  # the regions file is unchanged
 
 
 def test_when_the_audit_folder_cannot_be_made_the_run_asks_for_one_first(samples_dir, tmp_path):
