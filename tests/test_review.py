@@ -415,3 +415,38 @@ def test_the_published_preview_shows_each_edit_at_once(street, browser) -> None:
         server.shutdown()
         server.server_close()
         session.close()
+
+
+def test_a_region_drawn_with_its_times_cleared_covers_from_its_frame_to_the_end(
+    street, browser
+) -> None:
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    src, _ = street
+    session = ReviewSession(src, Settings(), Anonymizer(Settings(), detectors=[]))
+    server = ReviewServer(session)
+    server.start()
+    try:
+        browser.get(server.url)
+        wait = WebDriverWait(browser, 60, ignored_exceptions=[StaleElementReferenceException])
+        wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready"))
+        for _ in range(20):
+            browser.find_element(By.ID, "next").click()
+        wait.until(lambda d: d.find_element(By.ID, "position").text.startswith("frame 21 /"))
+        ActionChains(browser).move_to_element_with_offset(
+            browser.find_element(By.ID, "overlay"), -40, -40
+        ).click_and_hold().move_by_offset(60, 60).release().perform()
+        wait.until(lambda d: d.find_element(By.ID, "draw-panel").is_displayed())
+        for field in ("draw-start", "draw-end"):
+            browser.find_element(By.ID, field).clear()
+        browser.find_element(By.ID, "draw-add").click()
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#manual li[data-manual]"))
+        (drawn,) = regions.load(src.with_name(src.name + ".regions.json")).manual
+        assert (drawn.start, drawn.end) == (pytest.approx(20 / 25), pytest.approx(99 / 25))
+    finally:
+        server.shutdown()
+        server.server_close()
+        session.close()

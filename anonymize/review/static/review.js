@@ -227,8 +227,11 @@ function drawnBox() {
 
 async function addRegion(event) {
   event.preventDefault();
-  const start = Number($("draw-start").value);
-  const end = Number($("draw-end").value);
+  // A field left empty means what it was filled with: from this frame, to the last.
+  const times = state.info.times;
+  const seconds = (id, empty) => ($(id).value.trim() === "" ? empty : Number($(id).value));
+  const start = seconds("draw-start", time(state.index));
+  const end = seconds("draw-end", times[times.length - 1]);
   const t = Math.min(Math.max(time(state.index), start), end);
   try {
     const answer = await api("/api/manual", {
