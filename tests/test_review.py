@@ -450,3 +450,33 @@ def test_a_region_drawn_with_its_times_cleared_covers_from_its_frame_to_the_end(
         server.shutdown()
         server.server_close()
         session.close()
+
+
+def test_a_double_click_on_a_track_turns_it_over_twice(street, browser) -> None:
+    """Two quick clicks on "covered" leave the face covered, as two single clicks would."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    src, _ = street
+    session = ReviewSession(src, Settings(), Anonymizer(Settings(), detectors=[]))
+    server = ReviewServer(session)
+    server.start()
+    try:
+        browser.get(server.url)
+        wait = WebDriverWait(browser, 60, ignored_exceptions=[StaleElementReferenceException])
+        wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready"))
+        keep = browser.find_element(By.CSS_SELECTOR, 'li[data-track="1"] button.keep')
+        ActionChains(browser).double_click(keep).perform()
+        saved = src.with_name(src.name + ".regions.json")
+
+        def turned_twice(_) -> bool:
+            return "is now covered" in browser.find_element(By.ID, "message").text
+
+        wait.until(turned_twice)
+        assert not {t.id: t.keep for t in regions.load(saved).tracks}[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+        session.close()

@@ -308,20 +308,27 @@ function renderTracks() {
         : "Covered in the output; click to leave it visible",
     });
     keep.setAttribute("aria-pressed", String(track.keep));
-    keep.addEventListener("click", () => toggleTrack(track));
+    keep.addEventListener("click", () => toggleTrack(track.id));
     const item = element("li", {}, [thumb, what, look, keep]);
     item.dataset.track = track.id;
     list.append(item);
   }
 }
 
-async function toggleTrack(track) {
-  try {
-    setRegions(await api(`/api/track/${track.id}`, { keep: !track.keep }));
-    say(`${track.label} #${track.id} is now ${track.keep ? "covered" : "left visible"}; saved.`);
-  } catch (error) {
-    say(error.message, true);
-  }
+// Each click turns the track over from what the click before it left: a double click is two
+// turns (covered again), never two requests for the same state.
+let toggles = Promise.resolve();
+
+function toggleTrack(id) {
+  toggles = toggles.then(async () => {
+    const track = state.regions.tracks.find((t) => t.id === id);
+    try {
+      setRegions(await api(`/api/track/${id}`, { keep: !track.keep }));
+      say(`${track.label} #${id} is now ${track.keep ? "covered" : "left visible"}; saved.`);
+    } catch (error) {
+      say(error.message, true);
+    }
+  });
 }
 
 function renderManual() {
