@@ -717,8 +717,16 @@ def evaluate(folder: Path, as_json: bool, **settings_kw) -> None:
 def review(src: Path, port: int, no_browser: bool, **settings_kw) -> None:
     """Check, correct and render SRC in a local page (detects first if SRC.regions.json is
     missing). Edits are saved to the regions file as you make them; Ctrl+C stops."""
-    from anonymize.review import serve
+    from anonymize.review import regions_path, serve
 
+    saved = regions_path(src)
+    if saved.exists():  # found and edited before: what this run's finding options would change
+        click.echo(
+            f"reviewing {show_path(saved)} as saved, earlier edits kept; options that find "
+            "(--targets, --sensitivity, --padding, --keyframes) apply only when it is made: "
+            f"'anonymize detect {show_path(src)} --overwrite' detects again",
+            err=True,
+        )
     with _failing(src):
         with contextlib.closing(
             _frame_bar(src, False, desc=f"detecting in {src.name}", delay=1)

@@ -351,10 +351,12 @@ def test_the_review_command_serves_until_interrupted(tmp_path: Path) -> None:
         [*command, str(clip), "--no-browser"], stderr=subprocess.PIPE, text=True
     )
     try:
-        line = ""
+        line, said = "", ""
         while "http://" not in line:
             line = process.stderr.readline()
             assert line, "the command ended without printing the page's address"
+            said += line
+        assert "reviewing " in said and "earlier edits kept" in said  # not detected afresh
         url = line[line.index("http://") :].strip()
         assert url.startswith("http://127.0.0.1:") and "token=" in url
         with urllib.request.urlopen(url, timeout=10) as response:
