@@ -739,6 +739,7 @@ def review(src: Path, port: int, no_browser: bool, **settings_kw) -> None:
                 announce=functools.partial(_announce, src, bar),
                 progress=bar.update,
             )
+    click.echo(f"review stopped; every edit is saved in {show_path(saved)}", err=True)
 
 
 def _announce(src: Path, bar: progress.Bar, url: str) -> None:

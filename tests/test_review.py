@@ -363,6 +363,7 @@ def test_the_review_command_serves_until_interrupted(tmp_path: Path) -> None:
             assert b"review.js" in response.read()
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=20) == 0
+        assert "review stopped; every edit is saved in" in process.stderr.read()
     finally:
         process.kill()
         process.wait()
