@@ -322,6 +322,8 @@ def test_render_writes_beside_the_input_and_asks_before_replacing(clip_session) 
     with pytest.raises(OutputExists):
         clip_session.start_render()
     clip_session.set_keep(1, True)
+    outdated = clip_session.status()  # the output no longer shows what the page does
+    assert outdated.state == "outdated" and "render again" in outdated.message
     clip_session.start_render(overwrite=True)
     assert clip_session.wait_render(60).state == "done"
     assert regions.load(record).tracks[0].keep is True

@@ -22,7 +22,7 @@ __all__ = ["BackgroundRender", "RenderStatus"]
 class RenderStatus:
     """Where the page's render is: ``done`` of ``total`` frames, and how it ended."""
 
-    state: str  # "idle", "running", "done" or "failed"
+    state: str  # "idle", "running", "done", "outdated" (edited since) or "failed"
     done: int = 0
     total: int = 0
     message: str = ""
@@ -83,6 +83,13 @@ class BackgroundRender:
             self._finish("failed", internal(err))
         else:
             self._finish("done", f"wrote {self.output.name}")
+
+    def outdated(self) -> None:
+        """The regions were edited after the last render: its output no longer shows them."""
+        with self._lock:
+            if self._status.state == "done":
+                message = f"{self._status.message} before the latest edits: render again"
+                self._status = replace(self._status, state="outdated", message=message)
 
     def _progress(self, frames: int) -> None:
         if self._cancel.is_set():

@@ -189,6 +189,7 @@ class ReviewSession:
                 raise ReviewError(f"edit refused: {err}") from err
             regions.save(updated, self.regions_path)
             self.regions = updated
+            self._render.outdated()
 
     # -- render -------------------------------------------------------------------------
 

@@ -55,6 +55,7 @@ function setRegions(regions) {
   renderTracks();
   renderManual();
   fitFrame();
+  if (state.version > 1) pollStatus().catch(() => {}); // an edit may outdate the last render
   if ($("preview").checked) showFrame(state.index, true);
 }
 
