@@ -485,3 +485,35 @@ def test_a_double_click_on_a_track_turns_it_over_twice(street, browser) -> None:
         server.shutdown()
         server.server_close()
         session.close()
+
+
+def test_keys_step_frames_after_the_preview_switch_and_escape_drops_a_drawing(
+    street, browser
+) -> None:
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    src, _ = street
+    session = ReviewSession(src, Settings(), Anonymizer(Settings(), detectors=[]))
+    server = ReviewServer(session)
+    server.start()
+    try:
+        browser.get(server.url)
+        wait = WebDriverWait(browser, 60, ignored_exceptions=[StaleElementReferenceException])
+        wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready"))
+        browser.find_element(By.ID, "preview-switch").click()
+        ActionChains(browser).send_keys(Keys.ARROW_RIGHT).perform()
+        wait.until(lambda d: d.find_element(By.ID, "position").text.startswith("frame 2 /"))
+        ActionChains(browser).move_to_element_with_offset(
+            browser.find_element(By.ID, "overlay"), -40, -40
+        ).click_and_hold().move_by_offset(60, 60).release().perform()
+        wait.until(lambda d: d.find_element(By.ID, "draw-panel").is_displayed())
+        ActionChains(browser).send_keys(Keys.ESCAPE).perform()
+        wait.until(lambda d: not d.find_element(By.ID, "draw-panel").is_displayed())
+    finally:
+        server.shutdown()
+        server.server_close()
+        session.close()

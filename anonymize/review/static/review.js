@@ -449,7 +449,14 @@ $("draw-cancel").addEventListener("click", cancelDrawing);
 $("render").addEventListener("click", render);
 new ResizeObserver(fitFrame).observe($("stage"));
 document.addEventListener("keydown", (e) => {
-  if (e.target.tagName === "INPUT" || e.target.tagName === "SELECT") return;
+  if (e.key === "Escape" && (state.drawing || state.drawn)) {
+    state.drawing = null;
+    cancelDrawing();
+    return;
+  }
+  // Typing in a field is the field's; a checkbox (the preview switch) types nothing.
+  const field = e.target.tagName === "INPUT" && e.target.type !== "checkbox";
+  if (field || e.target.tagName === "SELECT") return;
   if (e.key === "ArrowLeft") showFrame(state.index - 1);
   if (e.key === "ArrowRight") showFrame(state.index + 1);
   if (e.key === "p" || e.key === "P") {
