@@ -355,41 +355,30 @@ def test_rotated_phone_clip_is_upright_and_written_upright(
 
 
 @pytest.mark.parametrize(
-    "stored, rotation, upright",
+    "made, rotation, upright",
     [
-        (Fraction(4, 3), None, Fraction(4, 3)),  # HDV: 1440 x 1080 shown as 16:9
-        (Fraction(64, 45), None, Fraction(64, 45)),  # widescreen PAL DV
-        (Fraction(4, 3), -90, Fraction(3, 4)),  # turned upright, its pixels turn too
-        (Fraction(100, 1), None, Fraction(1)),  # no camera's: taken as square
+        ({"pixel_aspect": Fraction(4, 3)}, None, {"pixel_aspect": Fraction(4, 3)}),  # HDV
+        ({"pixel_aspect": Fraction(64, 45)}, None, {"pixel_aspect": Fraction(64, 45)}),  # DV
+        # turned upright, its pixels turn too
+        ({"pixel_aspect": Fraction(4, 3)}, -90, {"pixel_aspect": Fraction(3, 4)}),
+        ({"pixel_aspect": Fraction(100)}, None, {"pixel_aspect": 1}),  # no camera's: square
+        ({"fields": "tff"}, None, {"field_order": "tff"}),  # HDV 1080i, broadcast
+        ({"fields": "bff"}, None, {"field_order": "bff"}),  # DV
+        ({"fields": "tff"}, 180, {"field_order": "bff"}),  # upside down: bottom field on top
+        # on its side, fields are columns: no encoder keeps them
+        ({"fields": "tff"}, -90, {"field_order": "progressive"}),
     ],
 )
-def test_the_shape_a_player_gives_pixels_is_read_and_kept_in_the_output(
-    tmp_path: Path, stored: Fraction, rotation: int | None, upright: Fraction
+def test_how_a_player_shows_the_picture_is_read_and_kept_in_the_output(
+    tmp_path: Path, made: dict, rotation: int | None, upright: dict
 ) -> None:
-    src, dst = tmp_path / "hdv.mp4", tmp_path / "out.mp4"
-    _make_clip(src, list(range(0, 200, 40)), rotation=rotation, pixel_aspect=stored)
-    assert probe(src).pixel_aspect == upright
+    """Pixels shown wider than stored, and fields shown one after the other: an output a
+    player shows as it showed the input, not squeezed or combed."""
+    src, dst = tmp_path / "in.mp4", tmp_path / "out.mp4"
+    _make_clip(src, list(range(0, 200, 40)), rotation=rotation, **made)
     _copy(src, dst)
-    assert probe(dst).pixel_aspect == upright  # shown as the input was, not squeezed
-
-
-@pytest.mark.parametrize(
-    "fields, rotation, upright",
-    [
-        ("tff", None, "tff"),  # HDV 1080i, broadcast recordings
-        ("bff", None, "bff"),  # DV
-        ("tff", 180, "bff"),  # upside down, the bottom field is on top
-        ("tff", -90, "progressive"),  # on its side, fields are columns: no encoder keeps them
-    ],
-)
-def test_interlaced_video_is_written_interlaced_in_its_field_order(
-    tmp_path: Path, fields: str, rotation: int | None, upright: str
-) -> None:
-    src, dst = tmp_path / "fields.mp4", tmp_path / "out.mp4"
-    _make_clip(src, list(range(0, 200, 40)), rotation=rotation, fields=fields)
-    assert probe(src).field_order == upright
-    _copy(src, dst)
-    assert probe(dst).field_order == upright  # players show its fields one after the other
+    for name, value in upright.items():
+        assert getattr(probe(src), name) == getattr(probe(dst), name) == value
 
 
 def test_square_pixels_are_written_square(tmp_path: Path) -> None:

@@ -61,14 +61,15 @@ def street(samples_dir: Path, tmp_path: Path) -> tuple[Path, list[list[list[floa
 # -- in a real browser (the browser fixture is in conftest.py) ---------------------------
 
 
-def test_review_in_a_browser_keeps_one_face_and_covers_a_drawn_region(street, browser) -> None:
+@pytest.fixture
+def page(street, browser):
+    """The review page of ``street`` open in the browser and ready: (browser, its wait,
+    the clip)."""
     from selenium.common.exceptions import StaleElementReferenceException
-    from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import WebDriverWait
 
-    src, faces = street
+    src, _ = street
     session = ReviewSession(src, Settings(), Anonymizer(Settings(), detectors=[]))
     server = ReviewServer(session)
     server.start()
@@ -78,56 +79,77 @@ def test_review_in_a_browser_keeps_one_face_and_covers_a_drawn_region(street, br
         # goes stale, and the next poll finds the new one.
         wait = WebDriverWait(browser, 60, ignored_exceptions=[StaleElementReferenceException])
         wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready"))
-        wait.until(lambda d: d.execute_script("return document.getElementById('frame').complete"))
-        thumbs = browser.find_elements(By.CSS_SELECTOR, "#tracks img.thumb")
-        assert len(thumbs) == 3
-        wait.until(lambda d: all(t.get_attribute("naturalWidth") != "0" for t in thumbs))
-
-        # Face 0 (track 1) and face 1 (track 2) are left visible...
-        for track in (1, 2):
-            selector = f'li[data-track="{track}"] button.keep'
-            browser.find_element(By.CSS_SELECTOR, selector).click()
-            wait.until(
-                lambda d, s=selector: (
-                    d.find_element(By.CSS_SELECTOR, s).get_attribute("aria-pressed") == "true"
-                )
-            )
-
-        # ... then face 1 is covered again by a region drawn on the first and last frames.
-        canvas = browser.find_element(By.ID, "overlay")
-
-        def draw(box: list[float]) -> None:
-            scale = canvas.size["width"] / 1280
-            x1, y1, x2, y2 = Box(*box).padded(0.3).as_list()
-            cx, cy = canvas.size["width"] / 2, canvas.size["height"] / 2
-            ActionChains(browser).move_to_element_with_offset(
-                canvas, round(x1 * scale - cx), round(y1 * scale - cy)
-            ).click_and_hold().move_by_offset(
-                round((x2 - x1) * scale), round((y2 - y1) * scale)
-            ).release().perform()
-            wait.until(lambda d: d.find_element(By.ID, "draw-panel").is_displayed())
-
-        draw(faces[0][1])
-        browser.find_element(By.ID, "draw-add").click()
-        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#manual li[data-manual]"))
-        scrubber = browser.find_element(By.ID, "scrubber")
-        scrubber.send_keys(Keys.END)
-        wait.until(lambda d: d.find_element(By.ID, "position").text.startswith("frame 100 /"))
-        draw(faces[-1][1])
-        browser.find_element(By.ID, "draw-keyframe").click()
-        wait.until(lambda d: "2 keyframes" in d.find_element(By.ID, "manual").text)
-
-        browser.find_element(By.ID, "render").click()
-        status = browser.find_element(By.ID, "render-status")
-        WebDriverWait(browser, 300).until(
-            lambda d: status.get_attribute("data-state") in ("done", "failed")
-        )
-        assert status.get_attribute("data-state") == "done", status.text
-        assert "wrote street_anonymized.mp4" in status.text
+        yield browser, wait, src
     finally:
         server.shutdown()
         server.server_close()
         session.close()
+
+
+def _draw_a_box(browser, wait) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    ActionChains(browser).move_to_element_with_offset(
+        browser.find_element(By.ID, "overlay"), -40, -40
+    ).click_and_hold().move_by_offset(60, 60).release().perform()
+    wait.until(lambda d: d.find_element(By.ID, "draw-panel").is_displayed())
+
+
+def test_review_in_a_browser_keeps_one_face_and_covers_a_drawn_region(page, street) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser, wait, src = page
+    _, faces = street
+    wait.until(lambda d: d.execute_script("return document.getElementById('frame').complete"))
+    thumbs = browser.find_elements(By.CSS_SELECTOR, "#tracks img.thumb")
+    assert len(thumbs) == 3
+    wait.until(lambda d: all(t.get_attribute("naturalWidth") != "0" for t in thumbs))
+
+    # Face 0 (track 1) and face 1 (track 2) are left visible...
+    for track in (1, 2):
+        selector = f'li[data-track="{track}"] button.keep'
+        browser.find_element(By.CSS_SELECTOR, selector).click()
+        wait.until(
+            lambda d, s=selector: (
+                d.find_element(By.CSS_SELECTOR, s).get_attribute("aria-pressed") == "true"
+            )
+        )
+
+    # ... then face 1 is covered again by a region drawn on the first and last frames.
+    canvas = browser.find_element(By.ID, "overlay")
+
+    def draw(box: list[float]) -> None:
+        scale = canvas.size["width"] / 1280
+        x1, y1, x2, y2 = Box(*box).padded(0.3).as_list()
+        cx, cy = canvas.size["width"] / 2, canvas.size["height"] / 2
+        ActionChains(browser).move_to_element_with_offset(
+            canvas, round(x1 * scale - cx), round(y1 * scale - cy)
+        ).click_and_hold().move_by_offset(
+            round((x2 - x1) * scale), round((y2 - y1) * scale)
+        ).release().perform()
+        wait.until(lambda d: d.find_element(By.ID, "draw-panel").is_displayed())
+
+    draw(faces[0][1])
+    browser.find_element(By.ID, "draw-add").click()
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#manual li[data-manual]"))
+    scrubber = browser.find_element(By.ID, "scrubber")
+    scrubber.send_keys(Keys.END)
+    wait.until(lambda d: d.find_element(By.ID, "position").text.startswith("frame 100 /"))
+    draw(faces[-1][1])
+    browser.find_element(By.ID, "draw-keyframe").click()
+    wait.until(lambda d: "2 keyframes" in d.find_element(By.ID, "manual").text)
+
+    browser.find_element(By.ID, "render").click()
+    status = browser.find_element(By.ID, "render-status")
+    WebDriverWait(browser, 300).until(
+        lambda d: status.get_attribute("data-state") in ("done", "failed")
+    )
+    assert status.get_attribute("data-state") == "done", status.text
+    assert "wrote street_anonymized.mp4" in status.text
 
     saved = regions.load(src.with_name("street.mp4.regions.json"))
     assert [t.keep for t in saved.tracks] == [True, True, False]
@@ -393,127 +415,60 @@ return h;
 """
 
 
-def test_the_published_preview_shows_each_edit_at_once(street, browser) -> None:
+def test_the_published_preview_shows_each_edit_at_once(page) -> None:
     """Left visible, a face shows in the preview of what will be published; covered
     again, it is hidden again, without leaving the frame."""
-    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
-    src, _ = street
-    session = ReviewSession(src, Settings(), Anonymizer(Settings(), detectors=[]))
-    server = ReviewServer(session)
-    server.start()
-    try:
-        browser.get(server.url)
-        wait = WebDriverWait(browser, 60, ignored_exceptions=[StaleElementReferenceException])
-        wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready"))
-        browser.find_element(By.ID, "preview-switch").click()
-        wait.until(lambda d: "obscured=1" in d.find_element(By.ID, "frame").get_attribute("src"))
-        covered = wait.until(lambda d: d.execute_script(_FRAME_HASH))
-        keep = 'li[data-track="1"] button.keep'
-        browser.find_element(By.CSS_SELECTOR, keep).click()
-        wait.until(lambda d: (d.execute_script(_FRAME_HASH) or covered) != covered)
-        browser.find_element(By.CSS_SELECTOR, keep).click()
-        wait.until(lambda d: d.execute_script(_FRAME_HASH) == covered)
-    finally:
-        server.shutdown()
-        server.server_close()
-        session.close()
+    browser, wait, _ = page
+    browser.find_element(By.ID, "preview-switch").click()
+    wait.until(lambda d: "obscured=1" in d.find_element(By.ID, "frame").get_attribute("src"))
+    covered = wait.until(lambda d: d.execute_script(_FRAME_HASH))
+    keep = 'li[data-track="1"] button.keep'
+    browser.find_element(By.CSS_SELECTOR, keep).click()
+    wait.until(lambda d: (d.execute_script(_FRAME_HASH) or covered) != covered)
+    browser.find_element(By.CSS_SELECTOR, keep).click()
+    wait.until(lambda d: d.execute_script(_FRAME_HASH) == covered)
 
 
-def test_a_region_drawn_with_its_times_cleared_covers_from_its_frame_to_the_end(
-    street, browser
-) -> None:
-    from selenium.common.exceptions import StaleElementReferenceException
-    from selenium.webdriver.common.action_chains import ActionChains
+def test_a_region_drawn_with_its_times_cleared_covers_from_its_frame_to_the_end(page) -> None:
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
-    src, _ = street
-    session = ReviewSession(src, Settings(), Anonymizer(Settings(), detectors=[]))
-    server = ReviewServer(session)
-    server.start()
-    try:
-        browser.get(server.url)
-        wait = WebDriverWait(browser, 60, ignored_exceptions=[StaleElementReferenceException])
-        wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready"))
-        for _ in range(20):
-            browser.find_element(By.ID, "next").click()
-        wait.until(lambda d: d.find_element(By.ID, "position").text.startswith("frame 21 /"))
-        ActionChains(browser).move_to_element_with_offset(
-            browser.find_element(By.ID, "overlay"), -40, -40
-        ).click_and_hold().move_by_offset(60, 60).release().perform()
-        wait.until(lambda d: d.find_element(By.ID, "draw-panel").is_displayed())
-        for field in ("draw-start", "draw-end"):
-            browser.find_element(By.ID, field).clear()
-        browser.find_element(By.ID, "draw-add").click()
-        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#manual li[data-manual]"))
-        (drawn,) = regions.load(src.with_name(src.name + ".regions.json")).manual
-        assert (drawn.start, drawn.end) == (pytest.approx(20 / 25), pytest.approx(99 / 25))
-    finally:
-        server.shutdown()
-        server.server_close()
-        session.close()
+    browser, wait, src = page
+    for _ in range(20):
+        browser.find_element(By.ID, "next").click()
+    wait.until(lambda d: d.find_element(By.ID, "position").text.startswith("frame 21 /"))
+    _draw_a_box(browser, wait)
+    for field in ("draw-start", "draw-end"):
+        browser.find_element(By.ID, field).clear()
+    browser.find_element(By.ID, "draw-add").click()
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#manual li[data-manual]"))
+    (drawn,) = regions.load(src.with_name(src.name + ".regions.json")).manual
+    assert (drawn.start, drawn.end) == (pytest.approx(20 / 25), pytest.approx(99 / 25))
 
 
-def test_a_double_click_on_a_track_turns_it_over_twice(street, browser) -> None:
+def test_a_double_click_on_a_track_turns_it_over_twice(page) -> None:
     """Two quick clicks on "covered" leave the face covered, as two single clicks would."""
-    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
-    src, _ = street
-    session = ReviewSession(src, Settings(), Anonymizer(Settings(), detectors=[]))
-    server = ReviewServer(session)
-    server.start()
-    try:
-        browser.get(server.url)
-        wait = WebDriverWait(browser, 60, ignored_exceptions=[StaleElementReferenceException])
-        wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready"))
-        keep = browser.find_element(By.CSS_SELECTOR, 'li[data-track="1"] button.keep')
-        ActionChains(browser).double_click(keep).perform()
-        saved = src.with_name(src.name + ".regions.json")
-
-        def turned_twice(_) -> bool:
-            return "is now covered" in browser.find_element(By.ID, "message").text
-
-        wait.until(turned_twice)
-        assert not {t.id: t.keep for t in regions.load(saved).tracks}[1]
-    finally:
-        server.shutdown()
-        server.server_close()
-        session.close()
+    browser, wait, src = page
+    keep = browser.find_element(By.CSS_SELECTOR, 'li[data-track="1"] button.keep')
+    ActionChains(browser).double_click(keep).perform()
+    wait.until(lambda d: "is now covered" in d.find_element(By.ID, "message").text)
+    saved = regions.load(src.with_name(src.name + ".regions.json"))
+    assert not {t.id: t.keep for t in saved.tracks}[1]
 
 
-def test_keys_step_frames_after_the_preview_switch_and_escape_drops_a_drawing(
-    street, browser
-) -> None:
-    from selenium.common.exceptions import StaleElementReferenceException
+def test_keys_step_frames_after_the_preview_switch_and_escape_drops_a_drawing(page) -> None:
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
-    from selenium.webdriver.support.ui import WebDriverWait
 
-    src, _ = street
-    session = ReviewSession(src, Settings(), Anonymizer(Settings(), detectors=[]))
-    server = ReviewServer(session)
-    server.start()
-    try:
-        browser.get(server.url)
-        wait = WebDriverWait(browser, 60, ignored_exceptions=[StaleElementReferenceException])
-        wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready"))
-        browser.find_element(By.ID, "preview-switch").click()
-        ActionChains(browser).send_keys(Keys.ARROW_RIGHT).perform()
-        wait.until(lambda d: d.find_element(By.ID, "position").text.startswith("frame 2 /"))
-        ActionChains(browser).move_to_element_with_offset(
-            browser.find_element(By.ID, "overlay"), -40, -40
-        ).click_and_hold().move_by_offset(60, 60).release().perform()
-        wait.until(lambda d: d.find_element(By.ID, "draw-panel").is_displayed())
-        ActionChains(browser).send_keys(Keys.ESCAPE).perform()
-        wait.until(lambda d: not d.find_element(By.ID, "draw-panel").is_displayed())
-    finally:
-        server.shutdown()
-        server.server_close()
-        session.close()
+    browser, wait, _ = page
+    browser.find_element(By.ID, "preview-switch").click()
+    ActionChains(browser).send_keys(Keys.ARROW_RIGHT).perform()
+    wait.until(lambda d: d.find_element(By.ID, "position").text.startswith("frame 2 /"))
+    _draw_a_box(browser, wait)
+    ActionChains(browser).send_keys(Keys.ESCAPE).perform()
+    wait.until(lambda d: not d.find_element(By.ID, "draw-panel").is_displayed())
