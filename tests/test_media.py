@@ -59,9 +59,11 @@ def _make_clip(
     audio: str | None = None,
     pixel_aspect: Fraction | None = None,
     fields: str | None = None,
+    colour: tuple[int, int] | None = None,
 ) -> None:
     """A clip with frames at exactly ``pts`` (variable rate allowed), optionally with audio;
-    ``fields`` ("tff" or "bff") codes it interlaced."""
+    ``fields`` ("tff" or "bff") codes it interlaced; ``colour`` (primaries, transfer) tags it
+    BT.2020, as phones' HDR is."""
     width, height = size
     with av.open(str(path), "w") as out:
         options = {"x264-params": f"{fields}=1"} if fields else {}
@@ -73,6 +75,9 @@ def _make_clip(
             video.set_display_rotation(rotation)
         if pixel_aspect is not None:
             video.codec_context.sample_aspect_ratio = pixel_aspect
+        if colour is not None:
+            video.codec_context.colorspace = 9  # BT.2020 NCL
+            video.codec_context.color_primaries, video.codec_context.color_trc = colour
         sound = out.add_stream(audio, rate=48000, layout="mono") if audio else None
         for index, stamp in enumerate(pts):
             frame = av.VideoFrame.from_ndarray(_pattern(index, width, height), format="bgr24")
@@ -367,18 +372,22 @@ def test_rotated_phone_clip_is_upright_and_written_upright(
         ({"fields": "tff"}, 180, {"field_order": "bff"}),  # upside down: bottom field on top
         # on its side, fields are columns: no encoder keeps them
         ({"fields": "tff"}, -90, {"field_order": "progressive"}),
+        ({"colour": (9, 18)}, None, {"wide_colour": (9, 18)}),  # HLG: iPhones' HDR
+        ({"colour": (9, 16), "pix_fmt": "yuv420p10le"}, None, {"wide_colour": (9, 16)}),  # PQ
     ],
 )
 def test_how_a_player_shows_the_picture_is_read_and_kept_in_the_output(
     tmp_path: Path, made: dict, rotation: int | None, upright: dict
 ) -> None:
-    """Pixels shown wider than stored, and fields shown one after the other: an output a
-    player shows as it showed the input, not squeezed or combed."""
+    """Pixels shown wider than stored, fields shown one after the other, phones' HDR: an
+    output a player shows as it showed the input, not squeezed, combed or dimmed."""
     src, dst = tmp_path / "in.mp4", tmp_path / "out.mp4"
     _make_clip(src, list(range(0, 200, 40)), rotation=rotation, **made)
     _copy(src, dst)
     for name, value in upright.items():
         assert getattr(probe(src), name) == getattr(probe(dst), name) == value
+    before, after = (np.stack([f.image for f in VideoReader(p)]) for p in (src, dst))
+    assert np.abs(before.astype(int) - after).mean() < 2  # the picture as it was
 
 
 def test_square_pixels_are_written_square(tmp_path: Path) -> None:
@@ -387,6 +396,7 @@ def test_square_pixels_are_written_square(tmp_path: Path) -> None:
     _copy(src, dst)
     assert probe(src).pixel_aspect == probe(dst).pixel_aspect == 1
     assert probe(src).field_order == probe(dst).field_order == "progressive"
+    assert probe(src).wide_colour is probe(dst).wide_colour is None
     with av.open(str(dst)) as container:
         assert not container.streams.video[0].sample_aspect_ratio
 

@@ -61,7 +61,9 @@ class MediaInfo:
     player shows one pixel of the upright frame: 1 for most footage, 4/3 for HDV's 1440 x
     1080 shown as 16:9, 64/45 for widescreen PAL DV. ``field_order`` says whether a video
     is interlaced (each frame two fields filmed apart in time), and which field a player
-    shows first: ``"tff"`` (top), ``"bff"`` (bottom) or ``"progressive"``.
+    shows first: ``"tff"`` (top), ``"bff"`` (bottom) or ``"progressive"``. ``wide_colour``
+    holds the colour tags (primaries, transfer) of BT.2020 video, the HDR of phones (HLG,
+    PQ): the writer tags its output alike, so players show it as they showed the input.
     """
 
     path: Path
@@ -78,3 +80,4 @@ class MediaInfo:
     codec: str = ""
     pixel_aspect: Fraction = Fraction(1)
     field_order: Literal["progressive", "tff", "bff"] = "progressive"
+    wide_colour: tuple[int, int] | None = None

@@ -46,6 +46,7 @@ _SAFE_INPUT = {
 _MAX_PIXEL_ASPECT = 4
 # FFmpeg's AVFieldOrder (TT, BB, TB, BT), by the field a player shows first.
 _FIELD_ORDERS: dict[int, Literal["tff", "bff"]] = {2: "tff", 3: "bff", 4: "bff", 5: "tff"}
+_BT2020_MATRICES = (9, 10)  # FFmpeg's AVCOL_SPC_BT2020_NCL and _CL
 
 
 def probe(path: Path) -> MediaInfo:
@@ -157,6 +158,7 @@ def _probe_video(path: Path) -> MediaInfo:
             codec=stream.codec_context.name,
             pixel_aspect=_pixel_aspect(stream, rotation),
             field_order=_field_order(stream, rotation),
+            wide_colour=_wide_colour(first),
         )
 
 
@@ -186,6 +188,14 @@ def _field_order(stream: av.VideoStream, rotation: int) -> Literal["progressive"
     if rotation == 180:
         return "bff" if order == "tff" else "tff"
     return order
+
+
+def _wide_colour(frame: av.VideoFrame) -> tuple[int, int] | None:
+    """The colour primaries and transfer of a frame in BT.2020's YUV (phones' HDR: HLG or
+    PQ), which the writer must keep; None for the BT.709 and BT.601 of most video."""
+    if frame.colorspace not in _BT2020_MATRICES:
+        return None
+    return frame.color_primaries, frame.color_trc
 
 
 def _check_size(width: int, height: int) -> None:

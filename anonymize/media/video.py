@@ -57,7 +57,7 @@ _TO_RGB_FAST = Interpolation.BILINEAR
 _TO_YUV = Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INP
 # AVColorSpace codes -> swscale matrices; codes for the tags the writer sets.
 _TAGGED_MATRICES = {1: "itu709", 5: "itu601", 6: "itu601", 9: "bt2020", 10: "bt2020"}
-_COLOR_TAGS = {"itu709": 1, "itu601": 6}  # BT.709 / SMPTE 170M (colorspace=primaries=trc)
+_COLOR_TAGS = {"itu709": 1, "itu601": 6, "bt2020": 9}  # BT.709 / SMPTE 170M / BT.2020 NCL
 # Why the output file itself cannot be written (read-only or full folder), as opposed to a
 # container that refuses a stream.
 _FILE_SYSTEM_ERRORS = frozenset(
@@ -146,7 +146,7 @@ class VideoWriter:
             raise MediaError("refusing to overwrite the input")
         self._suffix = suffix
         self._clock = _Clock(source, suffix)
-        self._matrix = _untagged_matrix(source.height)
+        self._matrix = _writer_matrix(source)
         self._out: av.container.OutputContainer | None = None
         self._audio: _AudioCopy | None = None
         self._closed = False
@@ -419,9 +419,13 @@ def _add_video_stream(
     stream.codec_context.time_base = time_base
     if codec != "gif":
         # Tag the matrix explicitly so players do not guess from the frame size.
-        tag = _COLOR_TAGS[_untagged_matrix(source.height)]
         context = stream.codec_context
-        context.colorspace = context.color_primaries = context.color_trc = tag
+        if source.wide_colour:  # phones' HDR: kept as the input was, or players show it dim
+            context.colorspace = _COLOR_TAGS["bt2020"]
+            context.color_primaries, context.color_trc = source.wide_colour
+        else:
+            tag = _COLOR_TAGS[_untagged_matrix(source.height)]
+            context.colorspace = context.color_primaries = context.color_trc = tag
         context.color_range = _LIMITED_RANGE
         if source.pixel_aspect != 1:  # HDV, DV: shown wider than stored, as the input was
             context.sample_aspect_ratio = source.pixel_aspect
@@ -505,6 +509,7 @@ def _limited_yuv_matrix(kr: float, kb: float) -> np.ndarray:
 _TO_LIMITED_YUV = {
     "itu709": _limited_yuv_matrix(0.2126, 0.0722),
     "itu601": _limited_yuv_matrix(0.299, 0.114),
+    "bt2020": _limited_yuv_matrix(0.2627, 0.0593),
 }
 
 
@@ -615,6 +620,12 @@ def _matrix(colorspace: int, height: int) -> str:
     if colorspace in _TAGGED_MATRICES:
         return _TAGGED_MATRICES[colorspace]
     return _untagged_matrix(height)
+
+
+def _writer_matrix(source: MediaInfo) -> str:
+    """The matrix the writer converts pictures with (and tags): BT.2020's for BT.2020 video,
+    otherwise what players assume for untagged video of its size."""
+    return "bt2020" if source.wide_colour else _untagged_matrix(source.height)
 
 
 def _untagged_matrix(height: int) -> str:
