@@ -8,12 +8,14 @@ tests check the same edits without a browser, including the ones the server must
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import signal
 import subprocess
 import sys
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -61,15 +63,13 @@ def street(samples_dir: Path, tmp_path: Path) -> tuple[Path, list[list[list[floa
 # -- in a real browser (the browser fixture is in conftest.py) ---------------------------
 
 
-@pytest.fixture
-def page(street, browser):
-    """The review page of ``street`` open in the browser and ready: (browser, its wait,
-    the clip)."""
+@contextlib.contextmanager
+def _opened(src: Path, browser) -> Iterator:
+    """``src``'s review page open in the browser and ready; the browser's wait."""
     from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    src, _ = street
     session = ReviewSession(src, Settings(), Anonymizer(Settings(), detectors=[]))
     server = ReviewServer(session)
     server.start()
@@ -79,11 +79,19 @@ def page(street, browser):
         # goes stale, and the next poll finds the new one.
         wait = WebDriverWait(browser, 60, ignored_exceptions=[StaleElementReferenceException])
         wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready"))
-        yield browser, wait, src
+        yield wait
     finally:
         server.shutdown()
         server.server_close()
         session.close()
+
+
+@pytest.fixture
+def page(street, browser):
+    """The review page of ``street``, ready: (browser, its wait, the clip)."""
+    src, _ = street
+    with _opened(src, browser) as wait:
+        yield browser, wait, src
 
 
 def _draw_a_box(browser, wait) -> None:
@@ -364,6 +372,20 @@ def test_a_photo_is_reviewed_upright_and_rendered(samples_dir: Path, tmp_path: P
     finally:
         session.close()
     assert (tmp_path / "portrait_anonymized.jpg").exists()
+
+
+def test_a_photo_is_reviewed_without_the_controls_of_a_video(samples_dir, tmp_path, browser):
+    from selenium.webdriver.common.by import By
+
+    src = tmp_path / "portrait.jpg"
+    shutil.copyfile(samples_dir / "portrait.jpg", src)
+    with _opened(src, browser) as wait:
+        assert not browser.find_element(By.ID, "scrubber").is_displayed()
+        assert browser.find_element(By.ID, "preview-switch").is_displayed()
+        _draw_a_box(browser, wait)
+        assert not browser.find_element(By.ID, "draw-start").is_displayed()
+        browser.find_element(By.ID, "draw-add").click()
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#manual li[data-manual]"))
 
 
 def test_the_review_command_serves_until_interrupted(tmp_path: Path) -> None:

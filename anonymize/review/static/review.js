@@ -415,6 +415,7 @@ async function pollStatus() {
 async function start() {
   try {
     state.info = await api("/api/info");
+    document.body.classList.toggle("photo", state.info.times.length === 1);
     $("name").textContent = state.info.name;
     $("output-name").textContent = state.info.output;
     $("record-name").textContent = state.info.record;
