@@ -412,11 +412,11 @@ def _follow(
 
 
 def _stop_interrupted(finished: list[JobResult], total: int) -> NoReturn:
-    """After Ctrl+C: what is finished, that the file at hand left no output, and how to go
-    on; the shell's exit status for an interrupt."""
+    """After Ctrl+C: what is finished, that no unfinished output was left under its name, and
+    how to go on; the shell's exit status for an interrupt."""
     done = sum(result.status == "done" for result in finished)
     click.echo(
-        f"interrupted: {done} of {total} anonymized; the file in progress was not written. "
+        f"interrupted: {done} of {total} anonymized; nothing unfinished was written. "
         "Run the same command again to go on: without --overwrite it skips finished outputs.",
         err=True,
     )

@@ -787,7 +787,7 @@ def test_a_killed_run_leaves_no_half_output_and_the_next_run_resumes(kill_inputs
         if sig == signal.SIGINT:  # an interrupted run removes its temporary files
             assert not _partials(out), moment
             assert code == 130 and "Run the same command again" in stderr, (moment, stderr)
-            assert "interrupted: " in stderr and " anonymized; the file in progress" in stderr
+            assert "interrupted: " in stderr and " anonymized; nothing unfinished" in stderr
 
     resumed = subprocess.run(command, env=_env(), capture_output=True, text=True, timeout=120)
     assert resumed.returncode == 0, resumed.stderr

@@ -4,7 +4,7 @@ Interlaced footage (DV, HDV 1080i, broadcast recordings) stores each frame as tw
 filmed a fiftieth of a second apart, which a player shows one after the other. Seen as one
 picture, anything that moved between them is combed into alternate lines, and a combed
 small face is one the detectors were not trained on: on a moving-camera test clip made
-interlaced they found 53% of faces of 20-50 px where they find 92% with the fields blended.
+interlaced they found 53% of faces of 20-50 px, and 90% with the fields blended.
 So an interlaced frame reaches them with each line blended with its neighbours.
 
 HDV stores its 16:9 picture in 1440 x 1080 pixels a third wider than tall; widescreen PAL
