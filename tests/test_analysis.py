@@ -221,3 +221,28 @@ def test_interlaced_frames_are_seen_with_their_fields_blended() -> None:
     for _, regions in shown.run(frames):
         (box,) = [r.box for r in regions]
         assert box.x1 <= 112 and box.x2 >= 140 and box.y1 <= 71 and box.y2 >= 109
+
+
+class _Seeing(_Counting):
+    """Records the pictures it is shown."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[np.ndarray] = []
+
+    def detect(self, frame: np.ndarray) -> list[Detection]:
+        self.seen.append(frame)
+        return super().detect(frame)
+
+    def detect_quick(self, frame: np.ndarray) -> list[Detection]:
+        self.seen.append(frame)
+        return super().detect_quick(frame)
+
+
+def test_progressive_square_pixel_frames_reach_the_detectors_untouched() -> None:
+    """Most footage: the detectors get the decoded picture itself, no copy, no change."""
+    still = _view(_texture(), 0, 0)
+    detector = _Seeing()
+    frames = [Frame(index=i, time=i / 25, image=still) for i in range(6)]
+    list(Analysis([detector], SIZE, every=4, video=True).run(frames))
+    assert len(detector.seen) == 6 and all(seen is still for seen in detector.seen)
