@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import os
 import signal
 import sys
 import tempfile
@@ -307,6 +308,28 @@ class _Many:
     quiet: bool
     as_json: bool
 
+    @contextlib.contextmanager
+    def planned(self) -> Iterator[tuple[_Records, list[Job]]]:
+        """The run's records and jobs (``plan``). The output and audit folders the run makes
+        are removed when it ends if it wrote nothing there (every file failed, or Ctrl+C): a
+        folder of nothing looks like a finished run's."""
+        made = [_highest_missing(folder) for folder in self._folders() if not folder.exists()]
+        try:
+            yield self.plan()
+        finally:
+            for folder in made:
+                _remove_empty(folder)
+
+    def _folders(self) -> list[Path]:
+        """The output folder and the audit folder this run names (none for a file's name,
+        nor for records beside the outputs or none)."""
+        folders = []
+        if self.output is not None and self.output.suffix.lower() not in MEDIA_EXTENSIONS:
+            folders.append(self.output)
+        if not (self.sidecar or self.no_report):
+            folders.append(self.audit or default_audit_folder(self.inputs[0]))
+        return folders
+
     def plan(self) -> tuple[_Records, list[Job]]:
         """Where the records go (checked now, before any work) and the run's jobs."""
         records = _records(
@@ -323,6 +346,21 @@ class _Many:
 
     def finish(self, results: list[JobResult], jobs: list[Job], records: _Records) -> None:
         _summarise(results, jobs, self.as_json, _outputs_where(jobs, self.output), records)
+
+
+def _highest_missing(folder: Path) -> Path:
+    """Of the folders a missing ``folder`` needs, the outermost: making it makes them all."""
+    folder = Path(os.path.abspath(folder))
+    while not folder.parent.exists():
+        folder = folder.parent
+    return folder
+
+
+def _remove_empty(folder: Path) -> None:
+    """Remove ``folder`` and the folders in it, as far as they are empty."""
+    for path, _, _ in os.walk(folder, topdown=False):
+        with contextlib.suppress(OSError):
+            os.rmdir(path)
 
 
 def _many_options(output: Callable) -> Callable:
@@ -373,17 +411,17 @@ def _many_options(output: Callable) -> Callable:
 @_settings_options(*_ONE_SHOT)
 def run(many: _Many, verbose: bool, **settings_kw) -> None:
     """Obscure every face and plate in INPUTS (files or folders)."""
-    records, jobs = many.plan()
-    anonymizer = Anonymizer(_settings(**settings_kw))
-    interrupted = _watch_interrupts()
-    watch = functools.partial(_frame_progress, quiet=many.quiet, nested=True)
-    results = run_serial(
-        jobs, anonymizer, overwrite=many.overwrite, report=records.write, watch=watch
-    )
-    finished = _follow(results, len(jobs), many.quiet or len(jobs) < 2, interrupted)
-    if verbose:
-        _explain(anonymizer)
-    many.finish(finished, jobs, records)
+    with many.planned() as (records, jobs):
+        anonymizer = Anonymizer(_settings(**settings_kw))
+        interrupted = _watch_interrupts()
+        watch = functools.partial(_frame_progress, quiet=many.quiet, nested=True)
+        results = run_serial(
+            jobs, anonymizer, overwrite=many.overwrite, report=records.write, watch=watch
+        )
+        finished = _follow(results, len(jobs), many.quiet or len(jobs) < 2, interrupted)
+        if verbose:
+            _explain(anonymizer)
+        many.finish(finished, jobs, records)
 
 
 def _follow(
@@ -672,18 +710,18 @@ def batch(
     cluster (whose workers must see the same paths, e.g. a shared file system)."""
     if address and engine != "ray":
         raise click.UsageError("--address needs --engine ray")
-    records, jobs = many.plan()
-    results = run_jobs(
-        jobs,
-        _settings(**settings_kw),
-        engine,
-        overwrite=many.overwrite,
-        report=records.write,
-        workers=workers,
-        address=address,
-        max_retries=retries,
-    )
-    many.finish(_follow(results, len(jobs), many.quiet), jobs, records)
+    with many.planned() as (records, jobs):
+        results = run_jobs(
+            jobs,
+            _settings(**settings_kw),
+            engine,
+            overwrite=many.overwrite,
+            report=records.write,
+            workers=workers,
+            address=address,
+            max_retries=retries,
+        )
+        many.finish(_follow(results, len(jobs), many.quiet), jobs, records)
 
 
 @main.command("eval")

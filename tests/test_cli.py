@@ -216,8 +216,11 @@ def test_a_run_that_writes_nothing_names_no_output(tmp_path):
     assert "outputs: none written" in result.stderr
     assert "audit records: none written" in result.stderr
     assert "broken_anonymized" not in result.stderr
-    written = [p for p in tmp_path.rglob("*") if p.is_file() and p != src]
-    assert written == []  # the audit folder was made (checked writable), and left empty
+    # The audit folder was made (checked writable first), and is removed again: empty, it
+    # would look like a finished run's.
+    assert sorted(tmp_path.iterdir()) == [src]
+    into = _run(str(src), "-o", str(tmp_path / "safe" / "day1"))
+    assert into.exit_code == 1 and sorted(tmp_path.iterdir()) == [src]
 
 
 def _bad_inputs(tmp_path: Path, samples_dir: Path) -> dict[str, Path]:
