@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -494,3 +495,40 @@ def test_keys_step_frames_after_the_preview_switch_and_escape_drops_a_drawing(pa
     _draw_a_box(browser, wait)
     ActionChains(browser).send_keys(Keys.ESCAPE).perform()
     wait.until(lambda d: not d.find_element(By.ID, "draw-panel").is_displayed())
+
+
+def test_closing_the_server_waits_for_requests_in_flight_and_hangs_up_idle_ones(
+    clip_session, monkeypatch
+) -> None:
+    """Ctrl+C while a browser has the page open: a request still making a frame is let
+    finish (killed inside OpenCV at exit, it aborted the process), and connections the
+    browser keeps open between requests do not hold the close up."""
+    import http.client
+    import time
+
+    finished = threading.Event()
+    frame_jpeg = clip_session.frame_jpeg
+
+    def slow_frame(index: int, obscured: bool = False) -> bytes:
+        time.sleep(0.5)
+        data = frame_jpeg(index, obscured)
+        finished.set()
+        return data
+
+    monkeypatch.setattr(clip_session, "frame_jpeg", slow_frame)
+    server = ReviewServer(clip_session)
+    server.start()
+    headers = {"X-Review-Token": server.token, "Host": f"127.0.0.1:{server.port}"}
+    idle = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    idle.request("GET", "/api/info", headers=headers)
+    assert idle.getresponse().read()  # answered; the connection stays open, idle
+    busy = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    busy.request("GET", "/api/frame/0.jpg", headers=headers)
+    time.sleep(0.1)  # the frame is being made
+    server.shutdown()
+    started = time.monotonic()
+    server.server_close()
+    assert finished.is_set()  # waited for the frame
+    assert time.monotonic() - started < 5  # and not for the idle connection
+    idle.close()
+    busy.close()

@@ -17,9 +17,11 @@ nothing but the page it served itself:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import secrets
+import socket
 import sys
 import threading
 import webbrowser
@@ -68,12 +70,16 @@ _MANUAL = re.compile(r"/api/manual/(m[0-9a-f]{1,32})(/keyframe|/delete)")
 class ReviewServer(ThreadingHTTPServer):
     """Serves one ``ReviewSession`` on 127.0.0.1 (``port`` 0 picks a free one)."""
 
-    daemon_threads = True
+    # server_close waits for every request thread: one still decoding or encoding a frame
+    # (PyAV, OpenCV) when the interpreter exits is killed inside C++ and aborts the process.
+    daemon_threads = False
     allow_reuse_address = False  # never share the port with another listener
 
     def __init__(self, session: ReviewSession, port: int = 0):
         self.session = session
         self.token = secrets.token_urlsafe(32)
+        self._open: set[socket.socket] = set()  # connections, kept alive between requests
+        self._open_lock = threading.Lock()
         super().__init__((HOST, port), _Handler)
         self.port = self.server_address[1]
         self.origins = {f"http://{HOST}:{self.port}", f"http://localhost:{self.port}"}
@@ -88,6 +94,26 @@ class ReviewServer(ThreadingHTTPServer):
         if isinstance(sys.exc_info()[1], _GONE):
             return
         super().handle_error(request, client_address)
+
+    def process_request(self, request: socket.socket, client_address: object) -> None:
+        """Keep the connection in ``_open`` while it lasts, for ``server_close``."""
+        with self._open_lock:
+            self._open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: socket.socket) -> None:
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def server_close(self) -> None:
+        """Hang up on every connection (a browser keeps some open, idle) and wait for the
+        requests in flight to end."""
+        with self._open_lock:
+            for request in self._open:
+                with contextlib.suppress(OSError):  # already hung up by the browser
+                    request.shutdown(socket.SHUT_RDWR)
+        super().server_close()
 
     def start(self) -> threading.Thread:
         """Serve in a background thread (for tests and embedding); stop with ``shutdown``."""
@@ -122,7 +148,10 @@ def serve(
         except KeyboardInterrupt:
             pass
         finally:
-            session.close()
+            try:
+                server.server_close()  # first: no request may use the session after close
+            finally:
+                session.close()
 
 
 class _Refused(Exception):
