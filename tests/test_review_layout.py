@@ -26,6 +26,7 @@ from anonymize.review import ReviewServer, ReviewSession
 from anonymize.types import Box, Region
 
 SCREEN = (1366, 768)
+SMALL = (800, 600)  # a small laptop window, or a browser beside the footage's folder
 FRAMES = 6
 # Everything an editor needs while reviewing; the lists scroll inside their own panel.
 CONTROLS = ["frame", "prev", "scrubber", "next", "position", "preview-switch", "legend", "render"]
@@ -87,15 +88,16 @@ def _reframed(
 
 
 @pytest.mark.parametrize(
-    ("name", "crop", "size", "pixel_aspect"),
+    ("name", "crop", "size", "pixel_aspect", "screen"),
     [
-        ("portrait", (60, 0, 465, 720), (720, 1280), Fraction(1)),  # a phone held upright
-        ("4k", (0, 0, 1280, 720), (3840, 2160), Fraction(1)),
-        ("hdv", (0, 0, 1280, 720), (1440, 1080), Fraction(4, 3)),  # 16:9 stored squeezed
+        ("portrait", (60, 0, 465, 720), (720, 1280), Fraction(1), SCREEN),  # a phone upright
+        ("4k", (0, 0, 1280, 720), (3840, 2160), Fraction(1), SCREEN),
+        ("hdv", (0, 0, 1280, 720), (1440, 1080), Fraction(4, 3), SCREEN),  # stored squeezed
+        ("small", (0, 0, 1280, 720), (1280, 720), Fraction(1), SMALL),
     ],
 )
 def test_every_control_is_on_one_screen(
-    browser, samples_dir, tmp_path, name, crop, size, pixel_aspect
+    browser, samples_dir, tmp_path, name, crop, size, pixel_aspect, screen
 ):
     from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
@@ -108,7 +110,7 @@ def test_every_control_is_on_one_screen(
     server.start()
     browser.execute_cdp_cmd(
         "Emulation.setDeviceMetricsOverride",
-        {"width": SCREEN[0], "height": SCREEN[1], "deviceScaleFactor": 1, "mobile": False},
+        {"width": screen[0], "height": screen[1], "deviceScaleFactor": 1, "mobile": False},
     )
     try:
         browser.get(server.url)
@@ -118,13 +120,13 @@ def test_every_control_is_on_one_screen(
         wait.until(lambda d: d.execute_script(loaded))
         thumbs = "return [...document.querySelectorAll('#tracks img')].every(i => i.naturalWidth)"
         wait.until(lambda d: d.execute_script(thumbs))
-        _assert_on_screen(browser.execute_script(_VISIBLE, CONTROLS), shown)
+        _assert_on_screen(browser.execute_script(_VISIBLE, CONTROLS), shown, screen)
         _screenshot(browser, tmp_path, name)
 
         # The drawing panel takes room from the frame, never from the controls.
         browser.execute_script("document.getElementById('draw-panel').hidden = false")
         browser.execute_script("return new Promise(r => requestAnimationFrame(() => r()))")
-        _assert_on_screen(browser.execute_script(_VISIBLE, [*CONTROLS, "draw-add"]), shown)
+        _assert_on_screen(browser.execute_script(_VISIBLE, [*CONTROLS, "draw-add"]), shown, screen)
         browser.execute_script("document.getElementById('draw-panel').hidden = true")
 
         # What will be published: one click.
@@ -138,9 +140,11 @@ def test_every_control_is_on_one_screen(
         session.close()
 
 
-def _assert_on_screen(found: dict, size: tuple[float, int]) -> None:
+def _assert_on_screen(found: dict, size: tuple[float, int], screen: tuple[int, int]) -> None:
     width, height = found["view"]
-    assert (width, height) == SCREEN
+    assert (width, height) == screen
+    left, _, right, _ = found["boxes"]["scrubber"]
+    assert right - left >= 150  # long enough to find a frame with
     assert found["scroll"][0] <= width and found["scroll"][1] <= height, found["scroll"]
     for what, (left, top, right, bottom) in found["boxes"].items():
         assert right > left and bottom > top, (what, found["boxes"][what])
