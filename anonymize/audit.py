@@ -88,9 +88,9 @@ def inside(path: Path, folder: Path) -> bool:
 
 
 def neutral_name(folder: Path, source: str, suffix: str) -> str:
-    """A name for the output of input ``source`` (its path as given, or relative to the
-    folder given) that says nothing about it: the first characters of an HMAC of ``source``
-    with the audit folder's key, plus the input's ``suffix``."""
+    """A name for the output of input ``source`` (its full path) that says nothing about
+    it: the first characters of an HMAC of ``source`` with the audit folder's key, plus the
+    input's ``suffix``."""
     digest = hmac.new(_key(folder), source.encode("utf-8", "surrogateescape"), hashlib.sha256)
     return digest.hexdigest()[:_NAME_CHARS] + suffix.lower()
 

@@ -199,3 +199,22 @@ def test_outputs_of_one_name_in_two_folders_keep_a_record_each(samples_dir, tmp_
         described = load_regions(audit / record).output
         assert described.sha256 == hashlib.sha256(output.read_bytes()).hexdigest()
     assert load_regions(audit / "p.jpg.2.json").settings["mode"] == "solid"
+
+
+def test_neutral_names_of_two_inputs_of_one_name_differ_and_hold_however_named(
+    samples_dir, tmp_path, monkeypatch
+):
+    """Two raw photos both called p.jpg each get a safe copy (one used to be skipped as
+    already done), and naming the folder another way resumes rather than redoes."""
+    for folder in ("a", "b"):
+        (tmp_path / "raw" / folder).mkdir(parents=True)
+        _photo(samples_dir, tmp_path / "raw" / folder / "p.jpg")
+    out, audit = tmp_path / "out", tmp_path / "custody"
+    common = ["-o", str(out), "--neutral-names", "--audit", str(audit), "--targets", "faces"]
+    for folder in ("a", "b"):
+        result = _run(str(tmp_path / "raw" / folder / "p.jpg"), *common)
+        assert result.exit_code == 0 and "1 anonymized" in result.stderr, result.stderr
+    assert len(list(out.iterdir())) == 2
+    monkeypatch.chdir(tmp_path / "raw")
+    again = _run(".", *common)
+    assert again.exit_code == 0 and "0 anonymized, 2 skipped" in again.stderr, again.stderr

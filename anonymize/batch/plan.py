@@ -56,7 +56,7 @@ def plan(
     for item in inputs:
         if item.is_file():
             if keys is not None:
-                name = neutral_name(keys, item.name, media.output_suffix(item.suffix))
+                name = neutral_name(keys, _full(item), media.output_suffix(item.suffix))
             else:
                 name = _output_name(item).name if output else beside(item).name
             jobs.append(Job(item, (output or item.parent) / name, _record(audit, Path(name))))
@@ -99,14 +99,20 @@ def _folder(
         if not _is_media(path):
             continue
         if keys is not None:
-            source = path.relative_to(item.parent).as_posix()
-            dst = root / neutral_name(keys, source, media.output_suffix(path.suffix))
+            dst = root / neutral_name(keys, _full(path), media.output_suffix(path.suffix))
         else:
             dst = root / _output_name(path.relative_to(item))
         found.append(Job(path, dst, _record(audit, dst.relative_to(base))))
     if not found:
         raise PlanError(f"{show_path(item)} contains no video or photo files")
     return found
+
+
+def _full(path: Path) -> str:
+    """What a neutral name is made from: the input's full path, so that two inputs of one
+    name never share an output, and the same file, however it is named on the command
+    line, always gets the same one (a re-run resumes)."""
+    return path.resolve().as_posix()
 
 
 def _record(audit: Path | None, output_name: Path) -> Path | None:
