@@ -45,6 +45,7 @@ import cv2
 import numpy as np
 
 from anonymize.config import SENSITIVITIES, TARGETS, Settings
+from anonymize.errors import UserError
 
 __all__ = [
     "ATTRIBUTES",
@@ -281,17 +282,29 @@ def _sum(a: GroupScore, b: GroupScore) -> GroupScore:
     )
 
 
+class GroundTruthError(UserError, ValueError):
+    """A ``gt.json`` (or ``gt_attrs.json``) that cannot be evaluated; the message names the
+    file and the cause in one line."""
+
+
 def load_ground_truth(folder: Path) -> list[dict]:
-    """The entries of ``folder/gt.json``; raises ValueError with a readable cause."""
+    """The entries of ``folder/gt.json``. A misspelt key or a missing image is refused: an
+    evaluation that quietly scored fewer boxes would report figures nobody measured."""
     path = folder / "gt.json"
     try:
         entries = json.loads(path.read_text())
     except FileNotFoundError:
-        raise ValueError(f"{path}: no gt.json in the folder to evaluate") from None
+        raise GroundTruthError(f"{path}: no gt.json in the folder to evaluate") from None
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc.msg})") from None
-    if not isinstance(entries, list) or not all("image" in e for e in entries):
-        raise ValueError(f"{path}: expected a list of {{'image': ..., 'boxes': [...]}}")
+        raise GroundTruthError(f"{path}: not valid JSON ({exc.msg})") from None
+    shape = "a list of {'image': ..., 'boxes': [[x, y, w, h], ...]}"
+    if not isinstance(entries, list):
+        raise GroundTruthError(f"{path}: expected {shape}")
+    for entry in entries:
+        if not isinstance(entry, dict) or "image" not in entry or "boxes" not in entry:
+            raise GroundTruthError(f"{path}: expected {shape}, found {str(entry)[:80]}")
+        if not (folder / str(entry["image"])).is_file():
+            raise GroundTruthError(f"{path}: lists {entry['image']}, which is not in the folder")
     return entries
 
 
@@ -309,9 +322,9 @@ def load_attributes(folder: Path) -> dict[tuple[str, tuple[int, ...]], FaceAttri
             for face in entry["faces"]
         }
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc.msg})") from None
+        raise GroundTruthError(f"{path}: not valid JSON ({exc.msg})") from None
     except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(
+        raise GroundTruthError(
             f"{path}: expected a list of {{'image': ..., 'faces': [...]}} ({exc})"
         ) from None
 

@@ -300,3 +300,23 @@ def test_the_eval_command_measures_on_the_backend_asked_for(labelled_folder, mon
     )
     assert result.exit_code == 0, result.output
     assert seen == ["onnxruntime"]
+
+
+@pytest.mark.parametrize(
+    "text, cause",
+    [
+        ("{not json", "not valid JSON"),
+        ('[{"image": "nope.jpg", "boxes": [[1, 1, 10, 10]]}]', "lists nope.jpg, which is not"),
+        ('[{"image": "a.jpg", "box": [[1, 1, 10, 10]]}]', "expected a list of"),  # misspelt
+    ],
+)
+def test_a_bad_gt_json_is_refused_in_one_line_naming_it(tmp_path, text, cause):
+    from click.testing import CliRunner
+
+    from anonymize.cli import main
+
+    cv2.imwrite(str(tmp_path / "a.jpg"), _textured())
+    (tmp_path / "gt.json").write_text(text)
+    result = CliRunner().invoke(main, ["eval", str(tmp_path)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"Error: {tmp_path / 'gt.json'}: {cause}" in result.output
