@@ -65,15 +65,10 @@ class Shown:
 
     def forth(self, box: Box) -> Box:
         """A box of the stored frame in the view's pixels."""
-        fx, fy = self._fx, self._fy
-        return Box(box.x1 * fx, box.y1 * fy, box.x2 * fx, box.y2 * fy)
+        return box.scaled(self._fx, self._fy)
 
     def back(self, found: Sequence[Found]) -> list[Found]:
         """What a detector found in the view, in the stored frame's pixels."""
         if self.square:
             return list(found)
-        fx, fy = self._fx, self._fy
-        return [
-            replace(f, box=Box(f.box.x1 / fx, f.box.y1 / fy, f.box.x2 / fx, f.box.y2 / fy))
-            for f in found
-        ]
+        return [replace(f, box=f.box.scaled(1 / self._fx, 1 / self._fy)) for f in found]

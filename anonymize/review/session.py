@@ -131,7 +131,7 @@ class ReviewSession:
         """The track at its largest detected box, with some context; obscured unless
         ``reveal``: an editor should not have to look at every face to review a file."""
         index, box = self._thumbnail_source(track)
-        crop = _thumbnail(self._image(index), box, self.frames.info.pixel_aspect)
+        crop = _thumbnail(self._image(index), box, float(self.frames.info.pixel_aspect))
         if not reveal:
             whole = Region(Box(0, 0, crop.shape[1], crop.shape[0]), "area")
             crop = obscure(crop, [whole], replace(self.settings, mode="blur"))
